@@ -1,0 +1,1 @@
+"""Pregonero: the request-to-guest-list system of the Public Relations office."""

@@ -1,0 +1,39 @@
+from django import template
+from django.utils.translation import gettext as _, ngettext
+
+from pregonero.campaigns.models import State
+from pregonero.campaigns.notifications import describe as describe_entry
+from pregonero.campaigns.workflow import TRANSITIONS
+
+register = template.Library()
+
+
+@register.filter
+def describe(entry):
+    return describe_entry(entry)
+
+
+@register.filter
+def state_label(code):
+    return State(code).label if code in State.values else code
+
+
+@register.filter
+def action_label(action: str):
+    """The timeline's verb for an audit action ("campaign.authorize" → "Autorizar")."""
+    name = action.removeprefix("campaign.")
+    if name in TRANSITIONS:
+        return TRANSITIONS[name].label
+    return {"campaign.create": _("Registró la solicitud"), "proof.save": _("Guardó la prueba")}.get(action, action)
+
+
+@register.filter
+def waited(delta):
+    """How long a request has waited, as a person says it: "3 días", "5 h", "12 min"."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes >= 1440:
+        days = minutes // 1440
+        return ngettext("%(n)d día", "%(n)d días", days) % {"n": days}
+    if minutes >= 60:
+        return _("%(n)d h") % {"n": minutes // 60}
+    return _("%(n)d min") % {"n": max(minutes, 0)}

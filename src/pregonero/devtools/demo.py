@@ -1,0 +1,108 @@
+"""Demo data for the embedded mode: departments, one user per role, and a small directory.
+
+Numbers are in Cancún's 998 area and e-mails under example domains; in the embedded mode nothing leaves the
+machine (the WhatsApp emulator and the local mail sink receive everything).
+"""
+
+import random
+import secrets
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from pregonero.accounts.models import Department
+from pregonero.accounts.roles import Role
+from pregonero.directory.models import Contact, Sector
+
+DEPARTMENTS = [
+    ("Dirección de Cultura", "CULT"),
+    ("Dirección de Turismo Municipal", "TUR"),
+    ("Secretaría Municipal de Desarrollo Económico", "SEDE"),
+    ("Sistema DIF Municipal", "DIF"),
+    ("Secretaría Municipal de Obras Públicas", "SMOPS"),
+    ("Instituto Municipal de la Mujer", "IMM"),
+    ("Dirección de Relaciones Públicas", "RP"),
+]
+
+# username, first name, last name, role, department short name
+DEMO_USERS = [
+    ("solicitante", "Laura", "Canché Pech", Role.REQUESTER, "CULT"),
+    ("asistente", "Gabriela", "Ek Chan", Role.ASSISTANT, "RP"),
+    ("directora", "Aurora", "Aguilar Rivero", Role.DIRECTOR, "RP"),
+    ("redes", "Laura Estrella", "Mata Medina", Role.SOCIAL_MEDIA, "RP"),
+    ("basedatos", "Sandri Guadalupe", "Áviles Cruz", Role.DATABASE, "RP"),
+]
+
+FIRST_NAMES = [
+    "José Luis", "María Fernanda", "Juan Carlos", "Ana Sofía", "Miguel Ángel", "Guadalupe", "Francisco Javier",
+    "Alejandra", "Jesús", "Verónica", "Roberto", "Claudia", "Eduardo", "Patricia", "Ricardo", "Mariana",
+    "Fernando", "Rocío", "Arturo", "Daniela", "Héctor", "Itzel", "Sergio", "Ximena", "Raúl",
+]
+SURNAMES = [
+    "Hernández", "García", "Martínez", "López", "González", "Pérez", "Rodríguez", "Sánchez", "Ramírez", "Cruz",
+    "May", "Pech", "Canul", "Chan", "Ek", "Dzul", "Uc", "Flores", "Gómez", "de la Cruz", "del Valle", "Vázquez",
+]
+HONORIFICS = ["Lic.", "Ing.", "C.", "Mtra.", "Mtro.", "Dr.", "Dra.", "Arq.", "C.P."]
+ORGANIZATIONS = {
+    "Empresarios": ["Consejo Coordinador Empresarial del Caribe", "CANACO Servytur Cancún", "Asociación de Hoteles de Cancún"],
+    "ONGs": ["Fundación Comunitaria Cancún", "Cruz Roja Mexicana, Delegación Cancún", "Amigos de Sian Ka'an"],
+    "Gobierno federal": ["Secretaría de Marina, Quinta Región Naval", "Delegación de la Secretaría de Bienestar"],
+    "Gobierno estatal": ["Secretaría de Turismo de Quintana Roo", "Secretaría de Educación de Quintana Roo"],
+    "Gobierno municipal": ["Regiduría de Turismo", "Instituto Municipal de Planeación"],
+    "Academia": ["Universidad del Caribe", "Tecnológico Nacional de México, Campus Cancún"],
+    "Medios": ["Noticias del Caribe", "Radio Cancún 98.1"],
+    "Sociedad civil": ["Colegio de Arquitectos de Cancún", "Club Rotario Cancún"],
+}
+POSITIONS = ["Presidente", "Directora General", "Coordinador", "Gerente", "Rectora", "Jefe de Departamento", "Secretario"]
+
+
+def ensure_users(password_for) -> list[tuple[str, str, str]]:
+    """Creates the demo users once; returns (username, role label, password) for those it created."""
+    User = get_user_model()
+    departments = {short: Department.objects.get_or_create(name=name, defaults={"short_name": short})[0] for name, short in DEPARTMENTS}
+    Department.objects.filter(short_name="RP").update(is_requester=False)
+    created = []
+    for username, first, last, role, dept in DEMO_USERS:
+        if User.objects.filter(username=username).exists():
+            continue
+        password = password_for(username)
+        user = User.objects.create_user(
+            username=username, password=password, first_name=first, last_name=last,
+            email=f"{username}@pregonero.example", department=departments[dept],
+        )
+        user.groups.add(Group.objects.get(name=role.group_name))
+        created.append((username, str(role.label), password))
+    if not User.objects.filter(username="sistemas").exists():
+        password = password_for("sistemas")
+        User.objects.create_superuser(
+            username="sistemas", password=password, email="sistemas@pregonero.example", first_name="Área de", last_name="Sistemas",
+        )
+        created.append(("sistemas", "Administración (TI)", password))
+    return created
+
+
+def ensure_contacts(count: int = 50) -> int:
+    if Contact.objects.exists():
+        return 0
+    rng = random.Random(2026)
+    sectors = list(Sector.objects.all())
+    for index in range(count):
+        sector = sectors[index % len(sectors)]
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)} {rng.choice(SURNAMES)}"
+        contact = Contact.objects.create(
+            honorific=rng.choice(HONORIFICS), name=name, position=rng.choice(POSITIONS),
+            organization=rng.choice(ORGANIZATIONS.get(sector.name, ["Particular"])),
+            mobile=f"+52998{rng.randrange(1000000, 9999999)}",
+            email=f"invitado{index + 1:02d}@correo.example" if index % 4 else "",
+            consent_basis=Contact.ConsentBasis.CONSENT, consent_source="Registro de asistencia a eventos 2025",
+            consent_date=date(2025, 11, 5), provenance="Datos de demostración",
+        )
+        contact.sectors.add(sector)
+    return count
+
+
+@transaction.atomic
+def load_demo(password_for=lambda username: secrets.token_urlsafe(9)) -> tuple[list, int]:
+    return ensure_users(password_for), ensure_contacts()

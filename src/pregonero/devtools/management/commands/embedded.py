@@ -1,0 +1,50 @@
+"""``pregonero embedded``: the web server, the worker and the local mail sink, started and stopped together."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Inicia Pregonero en modo integrado: servidor web, trabajador y buzón local de correo."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Dirección y puerto del servidor web.")
+
+    def handle(self, *args, addr, **options):
+        pregonero = [sys.executable, "-m", "pregonero"]
+        commands = {"web": [*pregonero, "runserver", addr, "--noreload", "--skip-checks"], "worker": [*pregonero, "worker"]}
+        if settings.MAIL_SINK_ENABLED:
+            commands["correo"] = [*pregonero, "mailsink", "--port", str(settings.MAIL_SINK_PORT)]
+        children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        self.stdout.write(self.style.SUCCESS(f"Pregonero en http://{addr}/  (Ctrl+C para detener)"))
+        if settings.MAIL_SINK_ENABLED:
+            self.stdout.write(f"Correo saliente: buzón local, visible en http://{addr}/correo-local/")
+        exit_code = 0
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"El proceso «{name}» terminó (código {child.returncode}); se detiene todo.")
+                    stopping, exit_code = True, 1
+            time.sleep(0.5)
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sys.exit(exit_code)

@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+admin.site.site_header = _("Pregonero · administración")
+admin.site.site_title = _("Pregonero")
+
+urlpatterns = [
+    path("", include("pregonero.campaigns.urls")),
+    path("cuenta/", include("pregonero.accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+if settings.MAIL_SINK_ENABLED:
+    urlpatterns.append(path("correo-local/", include("pregonero.devtools.urls")))
