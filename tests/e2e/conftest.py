@@ -1,0 +1,133 @@
+"""A headless Chromium (the system's, never a downloaded one) driving the live server, one person at a time."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+# Playwright's sync API keeps an asyncio loop running in the test thread; the ORM calls the tests and their
+# fixtures make from that thread are plain synchronous ones.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+PASSWORD = "clave-de-prueba-1"
+
+
+def browser_missing(reason: str):
+    if os.environ.get("PREGONERO_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (PREGONERO_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        browser_missing(f"{CHROMIUM} not found: install the system Chromium to run the browser tests")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_missing("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Site:
+    """One browser tab on the live server, with the few gestures every role repeats."""
+
+    def __init__(self, page, base_url: str):
+        self.page, self.base_url = page, base_url
+        self.server_errors: list[str] = []
+        page.on("response", lambda r: r.status >= 500 and self.server_errors.append(f"{r.status} {r.url}"))
+        page.on("pageerror", lambda error: self.server_errors.append(f"JS: {error}"))
+
+    def goto(self, path: str):
+        self.page.goto(self.base_url + path)
+
+    def login(self, username: str):
+        from playwright.sync_api import expect
+
+        self.goto("/cuenta/entrar/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", PASSWORD)
+        self.page.get_by_role("button", name="Entrar").click()
+        expect(self.page.locator("header .who")).to_contain_text(username.capitalize())
+        expect(self.page.locator("h1")).to_have_text("Bandeja")
+
+    def logout(self):
+        from playwright.sync_api import expect
+
+        self.page.locator("header .who").get_by_role("button", name="Salir").click()
+        expect(self.page.locator("h1")).to_have_text("Entrar a Pregonero")
+        expect(self.page.locator("header .who")).to_have_count(0)
+
+    def open_from_inbox(self, folio: str):
+        """Goes to the person's inbox and follows the request's link there (it must be waiting on them)."""
+        self.page.locator("header nav").get_by_role("link", name="Bandeja").click()
+        self.page.locator("#inbox").get_by_role("link", name=folio).click()
+
+    def act(self, action: str, comment: str = ""):
+        """Presses a transition's button on the page, writing the comment first when given."""
+        form = self.page.locator(f"form.action-form[data-action='{action}']")
+        if comment:
+            form.locator("textarea[name=comment]").fill(comment)
+        form.locator("button[type=submit]").click()
+
+    def expect_state(self, code: str, label: str):
+        from playwright.sync_api import expect
+
+        badge = self.page.locator("#campaign-state")
+        expect(badge).to_have_attribute("data-state", code)
+        expect(badge).to_have_text(label)
+
+    def expect_message(self, text: str):
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("ul.messages")).to_contain_text(text)
+
+
+@pytest.fixture
+def site(browser, live_server):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
+    context = browser.new_context(locale="es-MX", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    site = Site(context.new_page(), live_server.url)
+    yield site
+    context.close()
+    assert not site.server_errors, site.server_errors
+
+
+@pytest.fixture
+def invitation_png(tmp_path) -> Path:
+    """A small but real PNG, as a department would attach it."""
+    path = tmp_path / "invitacion-noche-de-cultura.png"
+    image = Image.new("RGB", (480, 600), (18, 74, 110))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((30, 30, 450, 570), outline=(240, 200, 80), width=6)
+    draw.text((60, 280), "Noche de Cultura", fill=(255, 255, 255))
+    image.save(path, "PNG")
+    return path
+
+
+@pytest.fixture
+def mail_to(inbox):
+    """The messages to an address whose subject has a text; polls briefly, since mail goes out after commit."""
+
+    def find(address: str, subject_part: str, timeout: float = 5.0) -> list:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in inbox.to(address) if subject_part in m["Subject"]]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    return find
