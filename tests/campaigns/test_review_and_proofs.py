@@ -32,7 +32,9 @@ def test_checklist_marks_what_is_missing_and_the_requester_is_told(
     assert "Lugar del evento" in missing and "Fecha límite para confirmar asistencia" in missing
     [mail] = inbox.to(people.requester.email)
     assert "Información solicitada" in mail["Subject"]
-    assert "Falta el lugar" in mail.get_body(("plain",)).get_content()
+    text = mail.get_body(("plain",)).get_content()
+    assert "Falta el lugar" in text
+    assert "- Lugar del evento" in text and "- Fecha límite para confirmar asistencia" in text
 
 
 def test_complete_is_refused_while_something_is_missing(client, people, make_campaign):
