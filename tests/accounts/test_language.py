@@ -41,6 +41,13 @@ def test_login_page_is_spanish_by_default(client, db):
     assert "Log in to Pregonero" not in page
 
 
+def test_a_browser_set_to_english_still_gets_spanish(client, db):
+    """Only the explicit choice in the selector changes the language, not the browser's Accept-Language."""
+    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert html_lang(response) == "es-mx"
+    assert "Entrar a Pregonero" in response.content.decode()
+
+
 def test_switching_to_english_translates_the_login_page(client, db):
     switch_language(client, "en")
     response = client.get(reverse("login"))

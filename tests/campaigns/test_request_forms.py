@@ -157,3 +157,19 @@ def test_other_departments_requests_are_invisible(client, people, make_campaign)
     client.force_login(people.other_requester)
     assert client.get(reverse("campaigns:detail", args=[campaign.folio])).status_code == 404
     assert campaign.folio not in client.get(reverse("campaigns:list")).content.decode()
+
+
+def test_attachments_are_served_only_to_those_who_see_the_request(client, people):
+    client.force_login(people.requester)
+    image = SimpleUploadedFile("invitación final.png", png_bytes(), content_type="image/png")
+    client.post(reverse("campaigns:new"), {**form_data(), "invitation_image": image})
+    campaign = Campaign.objects.get()
+    url = reverse("campaigns:attachment", args=[campaign.folio, campaign.invitation_image.pk])
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == png_bytes()
+    assert "invitaci" in response["Content-Disposition"]
+    client.force_login(people.other_requester)
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302

@@ -6,7 +6,6 @@ import socket
 from email.message import EmailMessage
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 

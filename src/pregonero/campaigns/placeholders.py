@@ -7,7 +7,8 @@ form shows, never a silent blank.
 import re
 from dataclasses import dataclass
 
-from django.utils import formats, timezone
+from django.conf import settings
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 PLACEHOLDERS = {
@@ -40,14 +41,16 @@ class SampleGuest:
 
 
 def values_for(campaign, guest) -> dict[str, str]:
+    """Guests are invited in Spanish whatever language the staff member's screen uses."""
     starts = timezone.localtime(campaign.starts_at) if campaign.starts_at else None
-    return {
-        "tratamiento": guest.honorific,
-        "nombre": guest.name,
-        "cargo": guest.position,
-        "organizacion": guest.organization,
-        "evento": campaign.title,
-        "fecha": formats.date_format(starts, "l j \\d\\e F \\d\\e Y") if starts else "",
-        "hora": formats.time_format(starts, "H:i") if starts else "",
-        "lugar": campaign.venue,
-    }
+    with translation.override(settings.LANGUAGE_CODE):
+        return {
+            "tratamiento": guest.honorific,
+            "nombre": guest.name,
+            "cargo": guest.position,
+            "organizacion": guest.organization,
+            "evento": campaign.title,
+            "fecha": formats.date_format(starts, "l j \\d\\e F \\d\\e Y") if starts else "",
+            "hora": formats.time_format(starts, "H:i") if starts else "",
+            "lugar": campaign.venue,
+        }

@@ -2,12 +2,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _, gettext_lazy
 
 from pregonero.devtools.demo import load_demo
 
 
 class Command(BaseCommand):
-    help = "Carga los datos de demostración una sola vez y muestra los usuarios de prueba con sus contraseñas."
+    help = gettext_lazy("Carga los datos de demostración una sola vez y muestra los usuarios de prueba con sus contraseñas.")
 
     def handle(self, *args, **options):
         credentials = Path(settings.DATA_DIR) / "usuarios-demo.txt"
@@ -18,8 +19,8 @@ class Command(BaseCommand):
                 out.write("\n".join(lines) + "\n")
             credentials.chmod(0o600)
         if contacts:
-            self.stdout.write(f"Directorio de demostración: {contacts} contactos.")
+            self.stdout.write(_("Directorio de demostración: %(n)d contactos.") % {"n": contacts})
         if credentials.exists():
-            self.stdout.write(self.style.SUCCESS("Usuarios de demostración (usuario, contraseña, rol):"))
+            self.stdout.write(self.style.SUCCESS(_("Usuarios de demostración (usuario, contraseña, rol):")))
             self.stdout.write(credentials.read_text(encoding="utf-8"))
-            self.stdout.write(f"(Guardados en {credentials}; cámbielos desde «Contraseña» al entrar.)")
+            self.stdout.write(_("(Guardados en %(path)s; cámbielos desde «Contraseña» al entrar.)") % {"path": credentials})

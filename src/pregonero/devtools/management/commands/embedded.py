@@ -7,13 +7,14 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _, gettext_lazy
 
 
 class Command(BaseCommand):
-    help = "Inicia Pregonero en modo integrado: servidor web, trabajador y buzón local de correo."
+    help = gettext_lazy("Inicia Pregonero en modo integrado: servidor web, trabajador y buzón local de correo.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="127.0.0.1:8000", help="Dirección y puerto del servidor web.")
+        parser.add_argument("--addr", default="127.0.0.1:8000", help=gettext_lazy("Dirección y puerto del servidor web."))
 
     def handle(self, *args, addr, **options):
         pregonero = [sys.executable, "-m", "pregonero"]
@@ -29,14 +30,17 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        self.stdout.write(self.style.SUCCESS(f"Pregonero en http://{addr}/  (Ctrl+C para detener)"))
+        self.stdout.write(self.style.SUCCESS(_("Pregonero en http://%(addr)s/  (Ctrl+C para detener)") % {"addr": addr}))
         if settings.MAIL_SINK_ENABLED:
-            self.stdout.write(f"Correo saliente: buzón local, visible en http://{addr}/correo-local/")
+            self.stdout.write(_("Correo saliente: buzón local, visible en http://%(addr)s/correo-local/") % {"addr": addr})
         exit_code = 0
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
-                    self.stderr.write(f"El proceso «{name}» terminó (código {child.returncode}); se detiene todo.")
+                    self.stderr.write(
+                        _("El proceso «%(name)s» terminó (código %(code)s); se detiene todo.")
+                        % {"name": name, "code": child.returncode}
+                    )
                     stopping, exit_code = True, 1
             time.sleep(0.5)
         for child in children.values():
