@@ -44,3 +44,10 @@ def test_it_administrator_reaches_the_admin(client, django_user_model, db):
     client.force_login(admin)
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/campaigns/checklistitem/").status_code == 200
+
+
+def test_new_request_link_only_for_those_who_register(client, people):
+    for user, shown in ((people.requester, True), (people.assistant, True), (people.director, False), (people.database, False)):
+        client.force_login(user)
+        page = client.get(reverse("campaigns:inbox")).content.decode()
+        assert (reverse("campaigns:new") in page) == shown, user

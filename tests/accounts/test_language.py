@@ -92,7 +92,7 @@ def test_inbox_in_spanish_and_in_english(client, people, make_campaign):
     assert campaign.folio in page
     assert "<h1>Inbox</h1>" in page
     assert "Requests waiting on your area, oldest first." in page
-    assert "Notices" in page and "New request" in page and "Log out" in page
+    assert "Notices" in page and "Requests" in page and "Log out" in page
     assert "Reference" in page
     assert "Under review by the Director" in page  # a model choice label (gettext_lazy)
     assert "3 days" in page  # a plural entry (ngettext)

@@ -117,6 +117,7 @@ def test_proof_versions_returned_and_approved_all_stay_viewable(client, people, 
     assert "Agregue la hora" in page and "<strong>Lic. María Fernanda López Hernández</strong>" in page
     assert "Confirmo asistencia" in page and "No podré asistir" in page
     assert "{nombre}" not in page
+    assert "&lt;p&gt;" not in page  # the e-mail preview is rendered, not shown as markup
     assert client.get(reverse("campaigns:proof_detail", args=[campaign.folio, 2])).status_code == 200
 
 

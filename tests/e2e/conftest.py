@@ -1,11 +1,17 @@
 """A headless Chromium (the system's, never a downloaded one) driving the live server, one person at a time."""
 
+import importlib
 import os
 import time
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # the browser fixture skips, or fails when a browser is required
+    expect = sync_playwright = None
 
 # Playwright's sync API keeps an asyncio loop running in the test thread; the ORM calls the tests and their
 # fixtures make from that thread are plain synchronous ones.
@@ -25,18 +31,42 @@ def browser_missing(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser():
+# The data migrations that seed reference data (sectors, the completeness checklist).
+SEED_MIGRATIONS = (
+    "pregonero.directory.migrations.0002_seed_sectors",
+    "pregonero.campaigns.migrations.0002_default_checklist",
+)
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """Re-seeds what the data migrations put in: a transactional test before this one may have flushed it."""
+    from django.apps import apps
+
+    for name in SEED_MIGRATIONS:
+        importlib.import_module(name).seed(apps, None)
+
+
+@pytest.fixture
+def browser(transactional_db):
+    """Chromium for one test, started after the test database is ready and stopped before it is flushed.
+
+    While Playwright's loop runs, Django gives this thread a separate, context-local database connection;
+    the database's own setup and teardown stay outside that window.
+    """
     if not CHROMIUM.exists():
         browser_missing(f"{CHROMIUM} not found: install the system Chromium to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    if sync_playwright is None:
         browser_missing("the playwright package is not installed")
+    from django.db import connections
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            connections.close_all()  # the connections opened while the loop ran
 
 
 class Site:
@@ -44,16 +74,14 @@ class Site:
 
     def __init__(self, page, base_url: str):
         self.page, self.base_url = page, base_url
-        self.server_errors: list[str] = []
-        page.on("response", lambda r: r.status >= 500 and self.server_errors.append(f"{r.status} {r.url}"))
-        page.on("pageerror", lambda error: self.server_errors.append(f"JS: {error}"))
+        self.problems: list[str] = []
+        page.on("response", lambda r: r.status >= 500 and self.problems.append(f"{r.status} {r.url}"))
+        page.on("pageerror", lambda error: self.problems.append(f"JS: {error}"))
 
     def goto(self, path: str):
         self.page.goto(self.base_url + path)
 
     def login(self, username: str):
-        from playwright.sync_api import expect
-
         self.goto("/cuenta/entrar/")
         self.page.fill("#id_username", username)
         self.page.fill("#id_password", PASSWORD)
@@ -62,8 +90,6 @@ class Site:
         expect(self.page.locator("h1")).to_have_text("Bandeja")
 
     def logout(self):
-        from playwright.sync_api import expect
-
         self.page.locator("header .who").get_by_role("button", name="Salir").click()
         expect(self.page.locator("h1")).to_have_text("Entrar a Pregonero")
         expect(self.page.locator("header .who")).to_have_count(0)
@@ -81,29 +107,23 @@ class Site:
         form.locator("button[type=submit]").click()
 
     def expect_state(self, code: str, label: str):
-        from playwright.sync_api import expect
-
         badge = self.page.locator("#campaign-state")
         expect(badge).to_have_attribute("data-state", code)
         expect(badge).to_have_text(label)
 
     def expect_message(self, text: str):
-        from playwright.sync_api import expect
-
         expect(self.page.locator("ul.messages")).to_contain_text(text)
 
 
 @pytest.fixture
-def site(browser, live_server):
-    from playwright.sync_api import expect
-
+def site(browser, live_server, reference_data):
     expect.set_options(timeout=10_000)
     context = browser.new_context(locale="es-MX", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     site = Site(context.new_page(), live_server.url)
     yield site
     context.close()
-    assert not site.server_errors, site.server_errors
+    assert not site.problems, site.problems
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 try:
     from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) with the reason
+except ImportError:  # the browser fixture skips, or fails when a browser is required
     expect = None
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REQUESTER_MAIL = "cultura@pregonero.example"
 SAMPLE_GUEST = "María Fernanda López Hernández"  # the typical invitee the preview uses with an empty directory
@@ -24,6 +24,10 @@ MESSAGE = "{tratamiento} {nombre}, le invitamos a {evento} el {fecha} a las {hor
 def local_input(days: int, hour: int) -> str:
     """A datetime-local value (YYYY-MM-DDTHH:MM) some days from today, in the site's time zone."""
     return f"{timezone.localdate() + timedelta(days=days):%Y-%m-%d}T{hour:02d}:00"
+
+
+def plain_text(message) -> str:
+    return message.get_body(("plain",)).get_content()
 
 
 def fill_request(page, title: str, image=None):
@@ -115,7 +119,9 @@ def test_request_walks_from_the_form_to_ready(site, people, mail_to, invitation_
     site.logout()
 
     # 5. Cultura is told (in the app and by mail), reads the request and answers it.
-    assert mail_to(REQUESTER_MAIL, "Información solicitada"), "no e-mail told Cultura what was missing"
+    mails = mail_to(REQUESTER_MAIL, "ahora «Información solicitada»")
+    assert mails, "no e-mail told Cultura what was missing"
+    assert "Indiquen hasta cuándo se confirma la asistencia." in plain_text(mails[0]) and folio in mails[0]["Subject"]
     site.login("cultura")
     expect(page.locator("header .badge")).to_be_visible()
     site.open_from_inbox(folio)
@@ -239,7 +245,9 @@ def test_rejected_request_shows_its_reason_to_the_requester(site, people, mail_t
     expect(page.locator("#actions")).to_have_count(0)
     site.logout()
 
-    assert mail_to(REQUESTER_MAIL, "Rechazada"), "no e-mail told Cultura about the rejection"
+    mails = mail_to(REQUESTER_MAIL, "Rechazada")
+    assert mails, "no e-mail told Cultura about the rejection"
+    assert reason in plain_text(mails[0]) and folio in mails[0]["Subject"]
     site.login("cultura")
     expect(page.locator("header .badge")).to_have_text("1")
     expect(page.locator("ul.notes")).to_contain_text(f"{folio} «Concierto de la Orquesta Juvenil»: Rechazar")
@@ -253,3 +261,4 @@ def test_rejected_request_shows_its_reason_to_the_requester(site, people, mail_t
     expect(page.locator("#final-reason")).to_contain_text(reason)
     expect(page.locator("#actions")).to_have_count(0)
     expect(page.locator("header .badge")).to_have_count(0)  # opening the request read the notice
+    page.screenshot(path="/tmp/e2e-rejected.png", full_page=True)

@@ -50,7 +50,8 @@ def values_for(campaign, guest) -> dict[str, str]:
             "cargo": guest.position,
             "organizacion": guest.organization,
             "evento": campaign.title,
-            "fecha": formats.date_format(starts, "l j \\d\\e F \\d\\e Y") if starts else "",
+            # "sábado 12 de diciembre de 2026": Spanish writes day and month names in lower case.
+            "fecha": formats.date_format(starts, "l j \\d\\e F \\d\\e Y").lower() if starts else "",
             "hora": formats.time_format(starts, "H:i") if starts else "",
             "lugar": campaign.venue,
         }

@@ -41,5 +41,6 @@ def render_proof(campaign, proof, guest=None) -> dict:
         "whatsapp_html": whatsapp_html(fill(proof.whatsapp_body, values)),
         "quick_replies": QUICK_REPLIES,
         "email_subject": fill(proof.email_subject, values),
-        "email_html": linebreaks(fill(proof.email_body, values), autoescape=True),
+        # linebreaks(autoescape=True) escapes the text itself; only its <p> and <br> are markup.
+        "email_html": mark_safe(linebreaks(fill(proof.email_body, values), autoescape=True)),  # noqa: S308
     }
