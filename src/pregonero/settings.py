@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "pregonero.campaigns",
     "pregonero.directory",
     "pregonero.sending",
+    "pregonero.rsvp",
     "pregonero.devtools",
 ]
 
