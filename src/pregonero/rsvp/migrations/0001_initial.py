@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0002_default_checklist'),
-        ('directory', '0003_tag_alter_contact_options_contact_created_by_and_more'),
+        ('directory', '0003_directory_model'),
     ]
 
     operations = [
