@@ -9,6 +9,7 @@ admin.site.site_title = _("Pregonero")
 urlpatterns = [
     path("", include("pregonero.campaigns.urls")),
     path("cuenta/", include("pregonero.accounts.urls")),
+    path("directorio/", include("pregonero.directory.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -159,3 +159,12 @@ def test_detail_page_shows_timeline_and_flow_with_current_state(client, people, 
     page = detail(client, campaign)
     assert "Adelante" in page and 'data-action="campaign.authorize"' in page
     assert 'class="df-node current"' in page or 'aria-current="step"' in page
+
+
+def test_authorizing_puts_the_guest_list_in_the_database_inbox(client, people, make_campaign):
+    campaign = make_campaign(state=State.IN_REVIEW)
+    services.campaign_transition(campaign=campaign, actor=people.director, name="authorize")
+    client.force_login(people.database)
+    page = client.get(reverse("campaigns:inbox")).content.decode()
+    assert 'id="guest-lists-waiting"' in page and campaign.folio in page
+    assert people.database.notifications.filter(campaign=campaign).exists()

@@ -51,10 +51,12 @@ def describe(entry: AuditEntry) -> str:
     if entry.action == "campaign.create":
         return _("Nueva solicitud %(folio)s: «%(title)s».") % {"folio": campaign.folio, "title": campaign.title}
     transition = TRANSITIONS.get(entry.action.removeprefix("campaign."))
+    from .templatetags.campaigns_tags import OTHER_ACTIONS
+
     return _("%(folio)s «%(title)s»: %(action)s — ahora «%(state)s».") % {
         "folio": campaign.folio,
         "title": campaign.title,
-        "action": transition.label if transition else entry.action,
+        "action": transition.label if transition else OTHER_ACTIONS.get(entry.action, entry.action),
         "state": State(entry.to_state).label if entry.to_state else campaign.get_state_display(),
     }
 

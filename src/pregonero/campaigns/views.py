@@ -33,7 +33,13 @@ def inbox(request):
     for campaign in campaigns:
         campaign.age = now - campaign.state_changed_at
     notes = request.user.notifications.filter(read_at__isnull=True).select_related("campaign", "audit_entry")[:20]
-    return render(request, "campaigns/inbox.html", {"campaigns": campaigns, "notes": notes})
+    context = {"campaigns": campaigns, "notes": notes}
+    if request.user.has_role(Role.DATABASE):
+        # Step 3: the Director's authorization asks Base de Datos for the guest list.
+        from pregonero.directory.guestlists import guest_lists_waiting
+
+        context["guest_lists_waiting"] = list(guest_lists_waiting())
+    return render(request, "campaigns/inbox.html", context)
 
 
 @login_required

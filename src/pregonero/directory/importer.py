@@ -1,13 +1,11 @@
 """Contact imports: a messy spreadsheet in, clean contacts out, and every rejected or doubtful row reported.
 
-Two phases. The first streams the file, cleans each row and spools the clean rows to a temporary file, updating
-the progress bar as it goes; a file that cannot be read stops here having written nothing. The second writes
-everything in one transaction, so an import is never half done: all valid rows, or (on a crash) none.
+The file is read and cleaned in chunks (in a second process for big files, see import_pipeline) while this
+process writes each chunk into the directory. Everything is written in one transaction, so an import is never
+half done: a file that turns out unreadable, or a crash, leaves nothing; otherwise every valid row is in.
 """
 
 import logging
-import pickle
-import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -16,13 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .import_pipeline import CleanJob, progress_path, run_cleaner
 from .import_writer import BatchWriter
 from .models import ImportBatch, ImportIssue, Sector
 from .readers import UnreadableFile, open_table, suggest_mapping
-from .rows import clean_row, fold
+from .rows import RowCleaner, fold
 
 log = logging.getLogger(__name__)
-CHUNK = 5000
 
 
 def limits() -> dict:
@@ -54,10 +52,10 @@ def sector_lookup() -> dict[str, int]:
 def import_preview(batch: ImportBatch, mapping: dict[int, str], limit: int = 15) -> list[tuple[list[str], object]]:
     """The first rows as the import would see them: (cells, CleanRow)."""
     table = open_table(batch.file.path, filename=batch.original_name, **limits())
-    sector_ids, default = sector_lookup(), batch.default_sector_id
+    clean = RowCleaner(mapping, sector_ids=sector_lookup(), default_sector=batch.default_sector_id)
     preview = []
     for row_number, cells in table.rows():
-        preview.append((cells, clean_row(row_number, cells, mapping, sector_ids=sector_ids, default_sector=default)))
+        preview.append((cells, clean(row_number, cells)))
         if len(preview) >= limit:
             break
     return preview
@@ -73,43 +71,41 @@ def issue(batch, row, level, reason, cells) -> ImportIssue:
     return ImportIssue(batch=batch, row_number=row, level=level, reason=reason, values=[c[:200] for c in cells])
 
 
-def clean_to_spool(batch: ImportBatch, table, spool) -> tuple[list[ImportIssue], int]:
-    """Phase one: every row cleaned; clean rows pickled to the spool in chunks, problems collected."""
-    mapping = {int(index): name for index, name in batch.mapping.items()}
-    sector_ids, default = sector_lookup(), batch.default_sector_id
-    issues, chunk, read = [], [], 0
-    step = max(table.row_count // 50, 1000)
-    for row_number, cells in table.rows():
-        read += 1
-        row = clean_row(row_number, cells, mapping, sector_ids=sector_ids, default_sector=default)
-        if row.rejected:
-            issues.append(issue(batch, row_number, ImportIssue.Level.REJECTED, row.rejected, cells))
-            continue
-        if row.doubts:
-            issues.append(issue(batch, row_number, ImportIssue.Level.DOUBTFUL, " ".join(row.doubts), cells))
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
-            chunk = []
-        if read % step == 0:
-            set_progress(batch, progress_done=read)
-    if chunk:
-        pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
-    return issues, read
-
-
-def spooled_chunks(spool):
-    spool.seek(0)
-    while True:
-        try:
-            yield pickle.load(spool)  # noqa: S301 - our own temporary file, written just before
-        except EOFError:
-            return
-
-
 def fail(batch: ImportBatch, message: str) -> ImportBatch:
     set_progress(batch, status=ImportBatch.Status.FAILED, error=message, finished_at=timezone.now(), phase="")
     return batch
+
+
+def clean_job(batch: ImportBatch) -> CleanJob:
+    return CleanJob(
+        path=batch.file.path, filename=batch.original_name,
+        mapping={int(index): name for index, name in batch.mapping.items()},
+        sector_ids=sector_lookup(), default_sector=batch.default_sector_id,
+        progress_file=str(progress_path(batch.public_id)), total=batch.progress_total, **limits(),
+    )
+
+
+def write_all(batch: ImportBatch, *, dry_run: bool) -> dict:
+    """Cleans (in a second process for big files) and writes as chunks arrive, all in one transaction."""
+    issues, read = [], 0
+    with transaction.atomic():
+        writer = BatchWriter(batch)
+        for message in run_cleaner(clean_job(batch)):
+            if message[0] == "done":
+                read = message[1]
+                break
+            _kind, rows, problems = message
+            writer.write(rows)
+            issues += [issue(batch, *problem) for problem in problems]
+        counts = writer.finish([] if dry_run else issues)
+        if dry_run:
+            transaction.set_rollback(True)
+            counts.update(problem_counts(issues))
+        else:
+            set_progress(batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(), phase="",
+                         rows_read=read, progress_done=read, **counts)
+    batch.dry_run_issues = issues if dry_run else None
+    return {**counts, "rows_read": read}
 
 
 def import_run(batch: ImportBatch, *, dry_run: bool = False) -> ImportBatch:
@@ -117,32 +113,18 @@ def import_run(batch: ImportBatch, *, dry_run: bool = False) -> ImportBatch:
     batch's own counts, computed exactly as a real run would (the writes are rolled back)."""
     set_progress(batch, status=ImportBatch.Status.RUNNING, started_at=timezone.now(), phase="reading", error="")
     try:
-        table = open_table(batch.file.path, filename=batch.original_name, **limits())
-        with tempfile.TemporaryFile(dir=settings.DATA_DIR) as spool:
-            set_progress(batch, progress_total=table.row_count)
-            issues, read = clean_to_spool(batch, table, spool)
-            set_progress(batch, progress_done=read, phase="writing")
-            with transaction.atomic():
-                writer = BatchWriter(batch)
-                for chunk in spooled_chunks(spool):
-                    writer.write(chunk)
-                counts = writer.finish([] if dry_run else issues)
-                done = {"status": ImportBatch.Status.DONE, "phase": "", "rows_read": read}
-                if dry_run:
-                    transaction.set_rollback(True)
-                    counts = {**counts, **problem_counts(issues)}
-                else:
-                    set_progress(batch, finished_at=timezone.now(), **done, **counts)
+        counts = write_all(batch, dry_run=dry_run)
     except UnreadableFile as error:
         return fail(batch, str(error))
     except Exception:
         log.exception("import %s failed", batch.pk)
         fail(batch, _("La importación se interrumpió por un error interno; no se guardó ningún contacto."))
         raise
+    finally:
+        progress_path(batch.public_id).unlink(missing_ok=True)
     if dry_run:
-        set_progress(batch, finished_at=timezone.now(), **done, **counts)
-    batch.dry_run_issues = issues if dry_run else None
-    log.info("import %s done: %s rows", batch.pk, read)
+        set_progress(batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(), phase="", **counts)
+    log.info("import %s done: %s rows", batch.pk, counts["rows_read"])
     return batch
 
 

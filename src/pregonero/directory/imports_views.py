@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _, gettext_lazy
 from openpyxl import Workbook
 
 from .exports import neutralise
+from .import_pipeline import read_progress
 from .importer import import_confirm, import_prepare, import_preview
 from .models import ImportBatch, Sector
 from .permissions import directory_editor_required
@@ -124,9 +125,10 @@ def import_detail(request, public_id):
 @directory_editor_required
 def import_status(request, public_id):
     batch = batch_or_404(public_id)
+    live = read_progress(batch.public_id) if batch.status == ImportBatch.Status.RUNNING else None
+    progress = live or {"done": batch.progress_done, "total": batch.progress_total, "phase": batch.phase}
     return JsonResponse({
-        "status": batch.status, "status_label": batch.get_status_display(), "phase": batch.phase,
-        "done": batch.progress_done, "total": batch.progress_total,
+        "status": batch.status, "status_label": batch.get_status_display(), **progress,
         "finished": batch.status in (ImportBatch.Status.DONE, ImportBatch.Status.FAILED),
     })
 

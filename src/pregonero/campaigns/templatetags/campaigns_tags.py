@@ -1,5 +1,5 @@
 from django import template
-from django.utils.translation import gettext as _, ngettext
+from django.utils.translation import gettext as _, gettext_lazy as _lazy, ngettext
 
 from pregonero.campaigns.models import State
 from pregonero.campaigns.notifications import describe as describe_entry
@@ -24,7 +24,17 @@ def action_label(action: str):
     name = action.removeprefix("campaign.")
     if name in TRANSITIONS:
         return TRANSITIONS[name].label
-    return {"campaign.create": _("Registró la solicitud"), "proof.save": _("Guardó la prueba")}.get(action, action)
+    return OTHER_ACTIONS.get(action, action)
+
+
+OTHER_ACTIONS = {
+    "campaign.create": _lazy("Registró la solicitud"),
+    "proof.save": _lazy("Guardó la prueba"),
+    "guestlist.change": _lazy("Cambió la lista de invitados"),
+    "guestlist.confirm": _lazy("Confirmó la lista de invitados"),
+    "guestlist.freeze": _lazy("Congeló la lista al iniciar el envío"),
+    "guestlist.share": _lazy("Compartió la lista con la dirección"),
+}
 
 
 @register.filter
