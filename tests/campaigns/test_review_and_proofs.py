@@ -168,3 +168,11 @@ def test_authorizing_puts_the_guest_list_in_the_database_inbox(client, people, m
     page = client.get(reverse("campaigns:inbox")).content.decode()
     assert 'id="guest-lists-waiting"' in page and campaign.folio in page
     assert people.database.notifications.filter(campaign=campaign).exists()
+
+
+def test_guest_list_link_for_the_directory_roles_only(client, people, make_campaign):
+    campaign = make_campaign(state=State.AUTHORIZED)
+    for user, shown in ((people.database, True), (people.director, True), (people.requester, False),
+                        (people.social_media, False)):
+        client.force_login(user)
+        assert ('id="guest-list-link"' in detail(client, campaign)) == shown, user

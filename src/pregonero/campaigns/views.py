@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from pregonero.accounts.roles import Role
+from pregonero.directory.permissions import can_see_directory
 
 from . import services
 from .flow import flow_svg
@@ -107,8 +108,18 @@ def campaign_detail(request, folio):
     context["can_edit_proof"] = campaign.state == State.PROOF_DRAFT and services.acts_as(
         request.user, Role.SOCIAL_MEDIA, campaign
     )
+    context["guest_list_link"] = can_see_directory(request.user)
+    context["shared_list_link"] = services.acts_as(request.user, Role.REQUESTER, campaign) and shared_with_requester(
+        campaign
+    )
     request.user.notifications.filter(campaign=campaign, read_at__isnull=True).update(read_at=timezone.now())
     return render(request, "campaigns/detail.html", context)
+
+
+def shared_with_requester(campaign) -> bool:
+    from pregonero.directory.models import GuestList
+
+    return GuestList.objects.filter(campaign=campaign, shared_at__isnull=False).exists()
 
 
 def run_action(request, campaign, action):
