@@ -112,7 +112,7 @@ def _act(request, folio, action, done: str):
 @require_POST
 @directory_editor_required
 def guest_list_rules(request, folio):
-    guest_list = lists.guest_list_for(campaign_or_404(folio))
+    campaign_or_404(folio)  # 404 before reading the form
     form = RulesForm(request.POST)
     if not form.is_valid():
         for error in form.non_field_errors() or [_("Algún sector o etiqueta no es válido; no se cambió nada.")]:

@@ -4,8 +4,8 @@ Rules: a row matching a directory contact by mobile or e-mail updates it (blanks
 added, never an opt-out undone); a row matching an earlier row of the same file is merged into it; a new
 person whose name and organization equal an existing contact's goes to the duplicate review queue.
 
-Memory stays flat at a million rows: across chunks only three dicts of keys to ids are kept (numbers, e-mails
-and name keys, of the directory and of what this file added); each chunk's people are written and forgotten.
+Memory stays flat at a million rows: across chunks only two dicts of keys to ids are kept (who is known by
+number, e-mail or office line, and by name key, in the directory and in what this file added); each chunk's people are written and forgotten.
 New people go in with plain-SQL bulk inserts (bulk.py): at a million rows the ORM's per-object cost would
 dominate the import.
 """
@@ -56,35 +56,52 @@ class BatchWriter:
         self.load_directory_keys()
 
     def load_directory_keys(self) -> None:
-        """Indexes the directory's numbers, e-mails and name keys once: a dict lookup per row afterwards,
-        instead of an IN query per chunk (three narrow scans even at a million contacts)."""
-        live = Contact.objects.live()
-        self.known_mobile = dict(live.exclude(mobile="").order_by("-pk").values_list("mobile", "pk"))
-        self.known_email = dict(live.exclude(email="").order_by("-pk").values_list("email", "pk"))
-        self.known_key = dict(live.exclude(name_key="").order_by("-pk").values_list("name_key", "pk"))
+        """Indexes who the directory already holds, once: a dict lookup per row afterwards instead of a
+        query per chunk (narrow scans, even at a million contacts). A person is known by their mobile, their
+        e-mail, or, with neither, their office line together with their name (a switchboard is shared)."""
+        live = Contact.objects.live().order_by("-pk")  # the oldest contact wins a key held twice
+        self.known = {f"m:{m}": pk for m, pk in live.exclude(mobile="").values_list("mobile", "pk")}
+        self.known.update((f"e:{e}", pk) for e, pk in live.exclude(email="").values_list("email", "pk"))
+        self.known.update(
+            (f"o:{o}|{k}", pk)
+            for o, k, pk in live.filter(mobile="", email="").exclude(office_phone="").values_list(
+                "office_phone", "name_key", "pk")
+        )
+        self.known_key = dict(live.exclude(name_key="").values_list("name_key", "pk"))
+
+    @staticmethod
+    def identities(values: dict) -> list[str]:
+        keys = [f"m:{values['mobile']}"] if values.get("mobile") else []
+        if values.get("email"):
+            keys.append(f"e:{values['email']}")
+        if not keys and values.get("office_phone"):
+            keys.append(f"o:{values['office_phone']}|{values.get('name_key', '')}")
+        return keys
+
+    @staticmethod
+    def first_match(keys: list[str], index: dict):
+        for key in keys:
+            found = index.get(key)
+            if found is not None:
+                return found
+        return None
 
     def load_matches(self, rows) -> dict[int, Contact]:
         """The contacts (of the directory, or written by an earlier chunk of this file) that rows point to."""
-        wanted = set()
-        for row in rows:
-            mobile, email = row.values.get("mobile"), row.values.get("email")
-            for key, known in ((mobile, self.known_mobile), (email, self.known_email)):
-                if key and key in known:
-                    wanted.add(known[key])
+        wanted = {pk for row in rows if (pk := self.first_match(self.identities(row.values), self.known))}
         return Contact.objects.in_bulk(wanted) if wanted else {}
 
     def write(self, rows) -> None:
         existing = self.load_matches(rows)
-        by_mobile, by_email = {}, {}
+        in_chunk: dict[str, Fresh | Contact] = {}
         fresh_rows: list[Fresh] = []
         touched: dict[int, Contact] = {}
         links: list[tuple[int, set, set]] = []
         for row in rows:
-            mobile, email = row.values.get("mobile"), row.values.get("email")
-            target = (mobile and by_mobile.get(mobile)) or (email and by_email.get(email))
+            keys = self.identities(row.values)
+            target = self.first_match(keys, in_chunk)
             if target is None:
-                pk = (mobile and self.known_mobile.get(mobile)) or (email and self.known_email.get(email))
-                target = existing.get(pk) if pk else None
+                target = existing.get(self.first_match(keys, self.known))
             if target is None:
                 target = Fresh(dict(row.values), set(row.sectors), set(row.tags), row.consent)
                 fresh_rows.append(target)
@@ -95,9 +112,8 @@ class BatchWriter:
                 self.update_contact(target, row)
                 touched[target.pk] = target
                 links.append((target.pk, set(row.sectors), set(row.tags)))
-            for key, index in ((mobile, by_mobile), (email, by_email)):
-                if key:
-                    index.setdefault(key, target)
+            for key in keys:
+                in_chunk.setdefault(key, target)
         self.insert(fresh_rows)
         self.save_updates(touched)
         self.link(links + [(f.pk, f.sectors, f.tags) for f in fresh_rows], touched.keys())
@@ -140,9 +156,8 @@ class BatchWriter:
                 values.update(consent_basis=self.consent["consent_basis"], consent_source=self.provenance,
                               consent_date=bulk.adapt_date(self.consent["consent_date"]))
             tuples.append(tuple(values[c] for c in CONTACT_COLUMNS))
-            for key, known in ((values["mobile"], self.known_mobile), (values["email"], self.known_email)):
-                if key:
-                    known.setdefault(key, pk)
+            for key in self.identities(values):
+                self.known.setdefault(key, pk)
         bulk.insert_rows(Contact._meta.db_table, CONTACT_COLUMNS, tuples)
         self.created += len(fresh_rows)
 
