@@ -210,3 +210,11 @@ def test_cli_unreadable_file_exits_with_the_reason(people, tmp_path):
     path.write_bytes(b"%PDF-1.4 not a sheet")
     with pytest.raises(CommandError, match="hoja de cálculo"):
         call_command("import-contacts", str(path))
+
+
+def test_an_oversize_upload_is_refused_before_reading(client, people, settings):
+    settings.IMPORT_MAX_BYTES = 2000
+    client.force_login(people.database)
+    response = client.post(reverse("directory:import_new"), {"file": SimpleUploadedFile("grande.xlsx", xlsx(MESSY))})
+    assert response.status_code == 200 and "el máximo es" in response.content.decode()
+    assert not ImportBatch.objects.exists()

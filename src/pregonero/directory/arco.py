@@ -195,7 +195,7 @@ def person_export(arco_request: ArcoRequest) -> dict:
 
 
 def _locked(arco_request: ArcoRequest, kind: str | None = None) -> ArcoRequest:
-    locked = ArcoRequest.objects.select_for_update().select_related("contact", "resolved_by").get(pk=arco_request.pk)
+    locked = ArcoRequest.objects.select_for_update(of=("self",)).select_related("contact", "resolved_by").get(pk=arco_request.pk)
     if kind and locked.kind != kind:
         raise ArcoError(_("Esta acción no corresponde a una solicitud de %(kind)s.") % {
             "kind": locked.get_kind_display().lower()})

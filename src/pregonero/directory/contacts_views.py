@@ -258,7 +258,7 @@ def duplicate_resolve_locked(*, pk: int, action: str, actor) -> tuple[int, str]:
     """Merges or dismisses one pending pair; returns (message level, message). Safe to run twice at once:
     the pair row is locked and its status re-read, so the second request only reports what the first did."""
     with transaction.atomic():
-        candidate = DuplicateCandidate.objects.select_for_update().select_related("resolved_by").filter(pk=pk).first()
+        candidate = DuplicateCandidate.objects.select_for_update(of=("self",)).select_related("resolved_by").filter(pk=pk).first()
         if candidate is None:
             return messages.ERROR, _("Ese par ya no existe.")
         if candidate.status != DuplicateCandidate.Status.PENDING:
