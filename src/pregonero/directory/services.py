@@ -101,3 +101,16 @@ def contact_merge(*, keep: Contact, absorb: Contact, actor=None, batch=None, rea
         Q(contact=absorb) | Q(other=absorb), status=DuplicateCandidate.Status.PENDING
     ).update(status=DuplicateCandidate.Status.MERGED, resolved_by=actor, resolved_at=timezone.now())
     return keep
+
+
+@transaction.atomic
+def contact_mark_whatsapp_unavailable(*, mobile: str, source: str = "131026") -> int:
+    """The provider answered "not on WhatsApp" for this number: every live contact holding it stops getting
+    WhatsApp (e-mail still reaches them). Returns how many contacts were marked; marking twice changes nothing."""
+    now = timezone.now()
+    marked = list(Contact.objects.live().filter(mobile=mobile, whatsapp_unavailable_at__isnull=True))
+    for contact in marked:
+        contact.whatsapp_unavailable_at = now
+        contact.save(update_fields=["whatsapp_unavailable_at", "updated_at"])
+        contact_event(contact=contact, kind=ContactEvent.Kind.WHATSAPP_UNAVAILABLE, source=source)
+    return len(marked)
