@@ -5,6 +5,7 @@ generated once and kept in ``var/``, and e-mail delivered to the local sink (``p
 messages staff read in the browser. Production sets ``DATABASE_URL``, ``SECRET_KEY``, ``EMAIL_HOST`` … .
 """
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -180,6 +181,25 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Relaciones Públicas <pregonero@localhost>")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# WhatsApp Business Cloud API. With no WHATSAPP_TOKEN, the embedded mode talks to the local emulator
+# (pregonero whatsapp-emulator) with credentials derived from the secret key; production sets all of these.
+WHATSAPP_EMULATOR = not os.environ.get("WHATSAPP_TOKEN")
+_emulator_secret = hashlib.sha256(f"pregonero-emulator:{SECRET_KEY}".encode()).hexdigest()
+WHATSAPP_TOKEN = os.environ.get("WHATSAPP_TOKEN") or f"emu-token-{_emulator_secret[:24]}"
+WHATSAPP_APP_SECRET = os.environ.get("WHATSAPP_APP_SECRET") or (
+    f"emu-secret-{_emulator_secret[24:48]}" if WHATSAPP_EMULATOR else ""
+)
+WHATSAPP_VERIFY_TOKEN = os.environ.get("WHATSAPP_VERIFY_TOKEN") or (
+    f"emu-verify-{_emulator_secret[48:60]}" if WHATSAPP_EMULATOR else ""
+)
+WHATSAPP_EMULATOR_PORT = env_int("WHATSAPP_EMULATOR_PORT", 8026)
+WHATSAPP_API_BASE_URL = os.environ.get("WHATSAPP_API_BASE_URL") or (
+    f"http://127.0.0.1:{WHATSAPP_EMULATOR_PORT}" if WHATSAPP_EMULATOR else ""
+)
+WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v24.0")
+WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
+WHATSAPP_WABA_ID = os.environ.get("WHATSAPP_WABA_ID", "200000000000001")
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True

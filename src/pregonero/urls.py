@@ -12,6 +12,7 @@ urlpatterns = [
     path("directorio/", include("pregonero.directory.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("", include("pregonero.sending.webhooks")),
 ]
 if settings.MAIL_SINK_ENABLED:
     urlpatterns.append(path("correo-local/", include("pregonero.devtools.urls")))

@@ -39,3 +39,17 @@ class Invitation(models.Model):
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="one_invitation_per_guest")]
         verbose_name = _("invitación")
         verbose_name_plural = _("invitaciones")
+
+
+class AnswerRecord(models.Model):
+    """Every answer an invitation received, in order: the last one wins, the history stays."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="answers")
+    answer = models.CharField(max_length=10, choices=Invitation.Answer.choices)
+    companions = models.PositiveSmallIntegerField(default=0)
+    via = models.CharField(max_length=10, choices=Invitation.Via.choices)
+    at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["at", "pk"]

@@ -2,13 +2,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _
 
 from pregonero.devtools.demo import load_demo
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Carga los datos de demostración una sola vez y muestra los usuarios de prueba con sus contraseñas.")
+    help = _("Carga los datos de demostración una sola vez y muestra los usuarios de prueba con sus contraseñas.")
 
     def handle(self, *args, **options):
         credentials = Path(settings.DATA_DIR) / "usuarios-demo.txt"

@@ -6,7 +6,6 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from pregonero.devtools.mailsink import start_sink
 
@@ -25,11 +24,11 @@ def raise_stop(signum, frame):
 class Command(BaseCommand):
     # The sink needs only the database; a failing check elsewhere (URLs, templates) must not stop mail being caught.
     requires_system_checks = []
-    help = gettext_lazy("Ejecuta el buzón local de correo del modo integrado (sin servidor SMTP configurado).")
+    help = _("Ejecuta el buzón local de correo del modo integrado (sin servidor SMTP configurado).")
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--port", type=int, default=None, help=gettext_lazy("Puerto de escucha (por omisión, MAIL_SINK_PORT).")
+            "--port", type=int, default=None, help=_("Puerto de escucha (por omisión, MAIL_SINK_PORT).")
         )
 
     def handle(self, *args, port=None, **options):

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _
 
 from pregonero.directory.importer import import_prepare, import_run
 from pregonero.directory.models import ImportBatch, Sector
@@ -12,13 +12,13 @@ from pregonero.directory.readers import UnreadableFile
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Importa contactos de un archivo .xlsx, .xls, .ods o .csv al directorio.")
+    help = _("Importa contactos de un archivo .xlsx, .xls, .ods o .csv al directorio.")
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help=gettext_lazy("Archivo a importar."))
-        parser.add_argument("--sector", help=gettext_lazy("Sector para las filas que no traen uno."))
-        parser.add_argument("--dry-run", action="store_true", help=gettext_lazy("Revisa el archivo sin guardar nada."))
-        parser.add_argument("--json", action="store_true", help=gettext_lazy("Resultado en JSON."))
+        parser.add_argument("file", help=_("Archivo a importar."))
+        parser.add_argument("--sector", help=_("Sector para las filas que no traen uno."))
+        parser.add_argument("--dry-run", action="store_true", help=_("Revisa el archivo sin guardar nada."))
+        parser.add_argument("--json", action="store_true", help=_("Resultado en JSON."))
 
     def handle(self, *args, file, sector, dry_run, json: bool, **options):
         path = Path(file)

@@ -1,0 +1,153 @@
+"""Applying a stored WhatsApp webhook: statuses, quick-reply taps, typed opt-outs and stop preferences.
+
+Everything here is idempotent, because Meta retries and duplicates deliveries and does not keep their order:
+a status only ever moves a message forward, an inbound message is applied once (by its id), an opt-out twice
+is one opt-out.
+"""
+
+import json
+import logging
+import unicodedata
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from pregonero.directory.models import Contact
+from pregonero.directory.services import contact_mark_whatsapp_unavailable, contact_opt_out
+from pregonero.rsvp.models import Invitation
+from pregonero.rsvp.services import AnswerRefused, invitation_answer
+
+from .models import STATUS_RANK, InboundMessage, Message, WebhookEvent
+
+log = logging.getLogger(__name__)
+STOP_WORDS = {"baja", "stop", "alto", "cancelar", "no mas", "no mas mensajes", "unsubscribe", "darme de baja"}
+ANSWERS = {"yes": Invitation.Answer.ATTENDING, "no": Invitation.Answer.DECLINED}
+TIME_FIELD = {
+    Message.State.SENT: "sent_at", Message.State.DELIVERED: "delivered_at", Message.State.READ: "read_at",
+    Message.State.FAILED: "failed_at",
+}
+
+
+def mexican_e164(wa_id: str) -> str:
+    """WhatsApp IDs of Mexican mobiles often carry an extra 1 (521 + 10 digits); our numbers do not."""
+    digits = "".join(c for c in wa_id if c.isdigit())
+    if digits.startswith("521") and len(digits) == 13:
+        digits = "52" + digits[3:]
+    return f"+{digits}"
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if c.isalnum() or c.isspace()).split())
+
+
+def apply_event(event: WebhookEvent) -> None:
+    data = json.loads(bytes(event.body))
+    for entry in data.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            if change.get("field") == "messages":
+                for status in value.get("statuses") or []:
+                    apply_status(status)
+                for message in value.get("messages") or []:
+                    apply_inbound(message)
+            elif change.get("field") == "user_preferences":
+                for preference in value.get("user_preferences") or []:
+                    if preference.get("value") == "stop":
+                        opt_out_number(preference.get("wa_id", ""), source="WhatsApp: dejar de recibir marketing")
+
+
+def apply_status(status: dict) -> None:
+    new_state = status.get("status")
+    if new_state not in TIME_FIELD:
+        return
+    match = Q(provider_id=status.get("id", "-"))
+    callback = status.get("biz_opaque_callback_data", "")
+    if callback:
+        match |= Q(public_id=callback) if is_uuid(callback) else Q(pk__in=[])
+    with transaction.atomic():
+        message = Message.objects.select_for_update(of=("self",)).filter(match).first()
+        if message is None:
+            log.info("status for an unknown message ignored")
+            return
+        if not moves_forward(message.state, new_state):
+            return
+        message.state, message.outcome_unknown = new_state, False
+        message.provider_id = message.provider_id or status.get("id", "")
+        setattr(message, TIME_FIELD[new_state], timezone.now())
+        fields = ["state", "outcome_unknown", "provider_id", TIME_FIELD[new_state], "updated_at"]
+        if new_state == Message.State.FAILED:
+            fields += record_failure(message, status.get("errors") or [{}])
+        message.save(update_fields=fields)
+
+
+def moves_forward(current: str, new: str) -> bool:
+    if current == Message.State.SKIPPED:
+        return False
+    if new == Message.State.FAILED:
+        return current in (Message.State.QUEUED, Message.State.SENDING, Message.State.SENT)
+    return STATUS_RANK[new] > STATUS_RANK.get(current, 0) or current == Message.State.FAILED
+
+
+def record_failure(message: Message, errors: list[dict]) -> list[str]:
+    from .channels.whatsapp import classify_error_code
+
+    code = errors[0].get("code")
+    code = int(code) if str(code).isdigit() else 0
+    message.error_code, message.error_reason = str(code), str(classify_error_code(code).reason)[:300]
+    if code == 131026:
+        contact_mark_whatsapp_unavailable(mobile=message.address)
+    return ["error_code", "error_reason"]
+
+
+def is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def apply_inbound(message: dict) -> None:
+    provider_id = message.get("id", "")
+    if not provider_id:
+        return
+    kind = message.get("type", "")
+    with transaction.atomic():
+        _record, created = InboundMessage.objects.get_or_create(
+            provider_id=provider_id, defaults={"wa_id": message.get("from", ""), "kind": kind}
+        )
+        if not created:
+            return  # a duplicate delivery of a message already applied
+        if kind == "button":
+            apply_tap((message.get("button") or {}).get("payload", ""), message.get("from", ""))
+        elif kind == "text" and fold((message.get("text") or {}).get("body", "")) in STOP_WORDS:
+            opt_out_number(message.get("from", ""), source="WhatsApp: mensaje de baja")
+
+
+def apply_tap(payload: str, wa_id: str) -> None:
+    from .channels.whatsapp import parse_rsvp_quick_reply
+
+    parsed = parse_rsvp_quick_reply(payload)
+    if parsed is None:
+        log.info("quick reply with an unknown payload ignored")
+        return
+    token, answer = parsed
+    invitation = Invitation.objects.select_related("contact").filter(token=token).first()
+    if invitation is None or invitation.contact.mobile != mexican_e164(wa_id):
+        log.warning("quick reply for an invitation that is not this sender's ignored")
+        return
+    try:
+        invitation_answer(invitation=invitation, answer=ANSWERS[answer], via=Invitation.Via.BUTTON)
+    except AnswerRefused:
+        log.info("quick reply after the deadline or for a closed campaign ignored")
+
+
+def opt_out_number(wa_id: str, *, source: str) -> int:
+    contacts = list(Contact.objects.live().filter(mobile=mexican_e164(wa_id)))
+    for contact in contacts:
+        contact_opt_out(contact=contact, whatsapp=True, email=False, source=source)
+    return len(contacts)

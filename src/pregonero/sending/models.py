@@ -1,0 +1,92 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Message(models.Model):
+    """The outbox: one row per (invitation, channel, round), written before anything is sent.
+
+    Its state is the truth about that message. `public_id` travels with it (WhatsApp's
+    `biz_opaque_callback_data`, the e-mail's Message-ID), so a status can always be matched back, even for a
+    message whose send timed out.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("En cola")
+        SENDING = "sending", _("Enviándose")
+        SENT = "sent", _("Enviado")
+        DELIVERED = "delivered", _("Entregado")
+        READ = "read", _("Leído")
+        FAILED = "failed", _("Falló")
+        SKIPPED = "skipped", _("No se envió")
+
+    class Channel(models.TextChoices):
+        WHATSAPP = "whatsapp", _("WhatsApp")
+        EMAIL = "email", _("Correo")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="messages")
+    invitation = models.ForeignKey("rsvp.Invitation", on_delete=models.CASCADE, related_name="messages")
+    channel = models.CharField(_("canal"), max_length=10, choices=Channel.choices)
+    round = models.PositiveSmallIntegerField(_("ronda"), default=1)
+    address = models.CharField(_("destino"), max_length=320)  # snapshot: the number or e-mail used
+    payload = models.JSONField(default=dict, blank=True)
+    state = models.CharField(_("estado"), max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The last request's outcome is unknown (timeout, worker died): wait for a status webhook before any retry.
+    outcome_unknown = models.BooleanField(default=False)
+    provider_id = models.CharField(max_length=128, blank=True, db_index=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    error_reason = models.CharField(_("motivo"), max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Only the people's own data: what a retention purge or an ARCO erasure blanks.
+    PERSONAL_FIELDS = ("address", "payload")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invitation", "channel", "round"], name="one_message_per_round"),
+        ]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="message_due")]
+        verbose_name = _("mensaje")
+        verbose_name_plural = _("mensajes")
+
+
+# Statuses only move forward: sent < delivered < read. A failure ends a message that was not yet delivered,
+# but a later delivered or read (statuses arrive out of order) still wins over it.
+STATUS_RANK = {
+    Message.State.QUEUED: 0, Message.State.SENDING: 1, Message.State.SENT: 2, Message.State.FAILED: 2,
+    Message.State.DELIVERED: 3, Message.State.READ: 4,
+}
+
+
+class WebhookEvent(models.Model):
+    """A provider's webhook exactly as it arrived (after its signature was checked), before it is applied."""
+
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    body = models.BinaryField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["received_at", "pk"]
+
+
+class InboundMessage(models.Model):
+    """One inbound WhatsApp message (a tap, a text), kept once: a duplicate webhook finds it and does nothing."""
+
+    provider_id = models.CharField(max_length=128, unique=True)
+    wa_id = models.CharField(max_length=32)
+    kind = models.CharField(max_length=20)
+    received_at = models.DateTimeField(default=timezone.now)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")

@@ -1,0 +1,27 @@
+import logging
+
+from django.tasks import task
+from django.utils import timezone
+
+from .models import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+
+@task()
+def apply_webhook(event_id: int) -> str:
+    """Applies one stored webhook; a payload that cannot be applied is marked with its error, never retried
+    in a loop (the raw event stays for a person to look at)."""
+    from .inbound import apply_event
+
+    event = WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).first()
+    if event is None:
+        return "already applied"
+    try:
+        apply_event(event)
+    except Exception as error:  # a malformed payload must not stop the others
+        log.exception("webhook %s could not be applied", event_id)
+        WebhookEvent.objects.filter(pk=event_id).update(processed_at=timezone.now(), error=repr(error)[:2000])
+        return "error"
+    WebhookEvent.objects.filter(pk=event_id).update(processed_at=timezone.now())
+    return "applied"
