@@ -328,6 +328,7 @@ class WhatsAppClient(Channel):
         messages = body.get("messages") or [{}]
         contacts = body.get("contacts") or [{}]
         if not isinstance(messages[0], dict) or not messages[0].get("id"):
+            logger.warning("WhatsApp %s answered 200 without a message id: outcome unknown", label)
             raise classify(200, body, None)  # accepted, but nothing to match status webhooks with
         logger.debug("WhatsApp %s accepted as %s", label, messages[0]["id"])
         return SendResult(
