@@ -218,3 +218,12 @@ def test_an_oversize_upload_is_refused_before_reading(client, people, settings):
     response = client.post(reverse("directory:import_new"), {"file": SimpleUploadedFile("grande.xlsx", xlsx(MESSY))})
     assert response.status_code == 200 and "el máximo es" in response.content.decode()
     assert not ImportBatch.objects.exists()
+
+
+def test_a_big_file_is_cleaned_in_a_second_process_with_the_same_result(people, monkeypatch):
+    from pregonero.directory import import_pipeline
+
+    monkeypatch.setattr(import_pipeline, "CHILD_THRESHOLD", 1)  # force the spawned cleaner on a small file
+    batch = run(xlsx(MESSY), actor=people.database)
+    assert (batch.status, batch.rows_read, batch.created, batch.merged, batch.rejected) == ("done", 7, 4, 1, 2)
+    assert Contact.objects.get(mobile="+529981234567").email == "jose.cruz@canaco.mx"
