@@ -90,3 +90,16 @@ class InboundMessage(models.Model):
     kind = models.CharField(max_length=20)
     received_at = models.DateTimeField(default=timezone.now)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+
+
+class SendControl(models.Model):
+    """A campaign's sending switch: while paused, the dispatcher claims none of its messages."""
+
+    campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, related_name="send_control")
+    paused_at = models.DateTimeField(_("pausado el"), null=True, blank=True)
+    reason = models.CharField(_("motivo de la pausa"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("control de envío")
+        verbose_name_plural = _("controles de envío")

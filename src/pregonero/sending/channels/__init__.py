@@ -4,10 +4,12 @@ Add a channel by writing a ``Channel`` subclass in its own module and listing it
 """
 
 from .base import Channel, SendError, SendResult
+from .email import EmailChannel
 from .whatsapp import WhatsAppClient, WhatsAppConfig
 
 CHANNELS: dict[str, type[Channel]] = {
     "whatsapp": WhatsAppClient,
+    "email": EmailChannel,
 }
 
-__all__ = ["CHANNELS", "Channel", "SendError", "SendResult", "WhatsAppClient", "WhatsAppConfig"]
+__all__ = ["CHANNELS", "Channel", "EmailChannel", "SendError", "SendResult", "WhatsAppClient", "WhatsAppConfig"]

@@ -1,9 +1,32 @@
+import socket
+import threading
+
 from django.utils.translation import gettext as _
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
+from pregonero.sending.dispatcher import Dispatcher
+
 
 class Command(DatabaseWorkerCommand):
-    """``pregonero worker``: runs the background tasks (notice e-mails today; imports, exports and the
-    sending dispatcher join it as they are built). Stops cleanly on SIGTERM; run as many as needed."""
+    """``pregonero worker``: the sending dispatcher (claims and sends due messages) in a thread, and the
+    background tasks (notice e-mails, imports, webhook application) in the main loop. Run as many as needed
+    on PostgreSQL; SIGTERM stops both cleanly, after the messages in flight are recorded."""
 
-    help = _("Trabajador en segundo plano: ejecuta las tareas pendientes (avisos por correo, importaciones…).")
+    help = _("Trabajador en segundo plano: envía los mensajes y ejecuta las tareas pendientes (avisos, importaciones…).")
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--no-dispatcher", action="store_true", help=_("Solo tareas, sin enviar mensajes."))
+
+    def handle(self, *args, no_dispatcher=False, **options):
+        if no_dispatcher or options.get("batch"):
+            return super().handle(*args, **options)
+        stop = threading.Event()
+        dispatcher = Dispatcher(f"{socket.gethostname()}-{threading.get_native_id()}")
+        thread = threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True)
+        thread.start()
+        try:
+            return super().handle(*args, **options)
+        finally:
+            stop.set()
+            thread.join(timeout=60)

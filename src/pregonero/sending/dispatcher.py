@@ -1,0 +1,233 @@
+"""The dispatcher: claim due messages with a lease, send them concurrently, record every outcome.
+
+Lock, mark in flight, send outside the lock, record (pretix's outbox). A message whose outcome is unknown is
+never resent until the status webhooks had a chance to say it went out (``inbound.apply_status``).
+"""
+
+import asyncio
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from pregonero.accounts.roles import Role
+from pregonero.campaigns.models import Campaign, State
+from pregonero.campaigns.notifications import notify
+from pregonero.campaigns.services import audit_log
+
+from .channels.base import Channel, SendError, SendResult
+from .channels.email import EmailChannel
+from .channels.whatsapp import WhatsAppClient, WhatsAppConfig
+from .models import Message, SendControl
+
+log = logging.getLogger(__name__)
+OPEN_STATES = (Message.State.QUEUED, Message.State.SENDING)
+
+
+def setting(name: str, default: float) -> float:
+    return getattr(settings, name, default)
+
+
+@dataclass
+class Outcome:
+    message: Message
+    result: SendResult | None = None
+    error: SendError | None = None
+
+
+# --------------------------------------------------------------------------- claim
+
+
+def release_stale(now) -> None:
+    """Expired leases become unknown (the worker may have sent them); old unknowns go back to the queue."""
+    Message.objects.filter(state=Message.State.SENDING, outcome_unknown=False, lease_expires_at__lt=now).update(
+        outcome_unknown=True, lease_owner="", lease_expires_at=None, updated_at=now)
+    window = timedelta(seconds=setting("SENDING_RECONCILE_SECONDS", 600))
+    Message.objects.filter(state=Message.State.SENDING, outcome_unknown=True, updated_at__lt=now - window).update(
+        state=Message.State.QUEUED, outcome_unknown=False, next_attempt_at=now, updated_at=now)
+
+
+def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Message]:
+    """Leases up to ``limit`` due messages to this worker (SKIP LOCKED on PostgreSQL; SQLite has one worker)."""
+    now = timezone.now()
+    with transaction.atomic():
+        release_stale(now)
+        due = (Message.objects.select_for_update(skip_locked=True, of=("self",))
+               .filter(state=Message.State.QUEUED, outcome_unknown=False, next_attempt_at__lte=now,
+                       campaign__state=State.SENDING)
+               .exclude(campaign__send_control__paused_at__isnull=False)
+               .order_by("next_attempt_at", "pk"))
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        Message.objects.filter(pk__in=ids).update(
+            state=Message.State.SENDING, lease_owner=worker_id,
+            lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+    return list(Message.objects.filter(pk__in=ids).order_by("pk"))
+
+
+# --------------------------------------------------------------------------- send
+
+
+async def send_one(message: Message, channels: dict, gate: asyncio.Semaphore) -> Outcome:
+    async with gate:
+        try:
+            if message.channel == Message.Channel.EMAIL:
+                result = await channels["email"].send({**message.payload, "public_id": str(message.public_id)})
+            else:
+                result = await channels["whatsapp"].send(message.payload)
+            return Outcome(message, result=result)
+        except SendError as error:
+            return Outcome(message, error=error)
+        except Exception as exc:  # a broken row must not stop the batch
+            log.exception("message %s raised unexpectedly", message.pk)
+            reason = _("Error inesperado al enviar: %(error)s") % {"error": type(exc).__name__}
+            return Outcome(message, error=SendError(kind=SendError.PERMANENT, reason=reason, detail=str(exc)))
+
+
+class UnconfiguredWhatsApp(Channel):
+    """Stands in when WhatsApp settings are missing: every send is an account error, so the campaign pauses."""
+
+    name = "whatsapp"
+
+    async def send(self, message_payload) -> SendResult:
+        raise SendError(kind=SendError.ACCOUNT, reason=_("WhatsApp no está configurado en el servidor."))
+
+
+def whatsapp_channel() -> Channel:
+    try:
+        return WhatsAppClient(WhatsAppConfig.from_settings())
+    except ImproperlyConfigured:
+        log.error("WhatsApp is not configured; pausing the campaigns that need it")
+        return UnconfiguredWhatsApp()
+
+
+async def run_batch(messages: list[Message]) -> list[Outcome]:
+    """Sends the batch concurrently: one WhatsApp client (one connection pool), e-mail in threads."""
+    channels = {"email": EmailChannel()}
+    if any(m.channel == Message.Channel.WHATSAPP for m in messages):
+        channels["whatsapp"] = whatsapp_channel()
+    gate = asyncio.Semaphore(int(setting("SENDING_CONCURRENCY", 100)))
+    try:
+        return list(await asyncio.gather(*(send_one(m, channels, gate) for m in messages)))
+    finally:
+        for channel in channels.values():
+            await channel.aclose()
+
+
+# --------------------------------------------------------------------------- record
+
+
+def backoff(attempts: int, retry_after: float | None) -> timedelta:
+    base, cap = setting("SENDING_BACKOFF_BASE", 30), setting("SENDING_BACKOFF_CAP", 3600)
+    delay = min(cap, base * 2 ** max(attempts - 1, 0)) * random.uniform(0.5, 1.0)
+    return timedelta(seconds=max(delay, retry_after or 0))
+
+
+def changes_for(outcome: Outcome, now) -> dict:
+    """The column values one outcome sets on its (still in flight) message."""
+    message, error = outcome.message, outcome.error
+    attempts = message.attempts + 1
+    lease = {"lease_owner": "", "lease_expires_at": None, "updated_at": now}
+    if error is None:
+        return {**lease, "state": Message.State.SENT, "provider_id": outcome.result.provider_id, "sent_at": now,
+                "attempts": attempts, "error_code": "", "error_reason": ""}
+    failure = {"error_code": str(error.code or "")[:20], "error_reason": error.reason[:300]}
+    if error.kind == SendError.TRANSIENT:
+        return {**lease, **failure, "state": Message.State.QUEUED, "attempts": attempts,
+                "next_attempt_at": now + backoff(attempts, error.retry_after)}
+    if error.kind == SendError.UNKNOWN:
+        return {**lease, **failure, "outcome_unknown": True, "attempts": attempts}
+    if error.kind == SendError.ACCOUNT:
+        return {**lease, **failure, "state": Message.State.QUEUED, "next_attempt_at": now}
+    return {**lease, **failure, "state": Message.State.FAILED, "failed_at": now, "attempts": attempts}
+
+
+def record(outcomes: list[Outcome]) -> None:
+    """Writes every outcome in one transaction. Only rows still in flight change: a status webhook that came
+    first (sent, delivered) is never undone, it only gains the provider id."""
+    now = timezone.now()
+    with transaction.atomic():
+        for outcome in outcomes:
+            message = outcome.message
+            moved = Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
+                **changes_for(outcome, now))
+            if not moved and outcome.result is not None:
+                Message.objects.filter(pk=message.pk, provider_id="").update(provider_id=outcome.result.provider_id)
+        for outcome in outcomes:
+            if outcome.error is not None and outcome.error.kind == SendError.ACCOUNT:
+                campaign_pause(campaign_id=outcome.message.campaign_id, reason=outcome.error.reason)
+        for campaign_id in {outcome.message.campaign_id for outcome in outcomes}:
+            campaign_finish_if_done(campaign_id)
+
+
+def campaign_pause(*, campaign_id: int, reason: str) -> bool:
+    """Pauses a campaign's sending and alerts the office, once: a second account error adds nothing."""
+    control, _created = SendControl.objects.get_or_create(campaign_id=campaign_id)
+    if not SendControl.objects.filter(pk=control.pk, paused_at__isnull=True).update(
+            paused_at=timezone.now(), reason=reason[:300]):
+        return False
+    campaign = Campaign.objects.get(pk=campaign_id)
+    entry = audit_log(campaign=campaign, actor=None, action="sending.paused",
+                      comment=_("Envío pausado: %(reason)s") % {"reason": reason}, data={"reason": reason})
+    notify(entry=entry, roles={Role.SOCIAL_MEDIA, Role.DIRECTOR})
+    log.warning("campaign %s paused: %s", campaign.folio, reason)
+    return True
+
+
+def finish_idle_campaigns() -> int:
+    """Campaigns in "sending" whose every message already ended (e.g. all skipped) are sent too."""
+    idle = Campaign.objects.filter(state=State.SENDING).exclude(messages__state__in=OPEN_STATES)
+    with transaction.atomic():
+        return sum(campaign_finish_if_done(pk) for pk in idle.values_list("pk", flat=True))
+
+
+def campaign_finish_if_done(campaign_id: int) -> bool:
+    """A sending campaign with nothing queued, in flight or unknown is sent: tell the requester."""
+    if Message.objects.filter(campaign_id=campaign_id, state__in=OPEN_STATES).exists():
+        return False
+    now = timezone.now()
+    if not Campaign.objects.filter(pk=campaign_id, state=State.SENDING).update(state=State.SENT, state_changed_at=now):
+        return False
+    campaign = Campaign.objects.get(pk=campaign_id)
+    counts = {state: Message.objects.filter(campaign_id=campaign_id, state=state).count()
+              for state in (Message.State.SENT, Message.State.FAILED, Message.State.SKIPPED)}
+    entry = audit_log(campaign=campaign, actor=None, action="campaign.finish_send", from_state=State.SENDING,
+                      to_state=State.SENT, data={str(k): v for k, v in counts.items()})
+    notify(entry=entry, roles={Role.REQUESTER, Role.SOCIAL_MEDIA})
+    return True
+
+
+# --------------------------------------------------------------------------- loop
+
+
+class Dispatcher:
+    def __init__(self, worker_id: str, *, batch_size: int = 200, lease_seconds: int = 120, idle_sleep: float = 1.0):
+        self.worker_id, self.batch_size = worker_id, batch_size
+        self.lease_seconds, self.idle_sleep = lease_seconds, idle_sleep
+
+    def run_once(self) -> int:
+        """Claims, sends and records one batch; returns how many messages it handled."""
+        messages = claim(self.worker_id, self.batch_size, self.lease_seconds)
+        if not messages:
+            finish_idle_campaigns()
+            return 0
+        record(asyncio.run(run_batch(messages)))
+        return len(messages)
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        while not stop_event.is_set():
+            if not connection.in_atomic_block:  # a test's transaction must survive the loop
+                close_old_connections()
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("dispatcher batch failed; trying again shortly")
+                handled = 0
+            if not handled:
+                stop_event.wait(self.idle_sleep)
