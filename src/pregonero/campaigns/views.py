@@ -108,6 +108,9 @@ def campaign_detail(request, folio):
     context["can_edit_proof"] = campaign.state == State.PROOF_DRAFT and services.acts_as(
         request.user, Role.SOCIAL_MEDIA, campaign
     )
+    from pregonero.sending.views import panel_context
+
+    context.update(panel_context(request, campaign))
     context["guest_list_link"] = can_see_directory(request.user)
     context["shared_list_link"] = services.acts_as(request.user, Role.REQUESTER, campaign) and shared_with_requester(
         campaign

@@ -1,0 +1,126 @@
+"""The send, as the office sees it: start it, pause and resume it, follow its progress, read each failure."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from pregonero.accounts.roles import Role
+from pregonero.campaigns.models import State
+from pregonero.campaigns.services import TransitionConflict, acts_as
+from pregonero.campaigns.views import visible_campaign_or_404
+
+from .dispatcher import campaign_pause
+from .models import Message, SendControl
+from .services import SendRefused, send_start, sending_resume
+
+OPEN = (Message.State.QUEUED, Message.State.SENDING)
+
+
+def progress(campaign) -> dict:
+    """Counts per state and channel; `done` is the share of messages that reached a final state."""
+    rows = Message.objects.filter(campaign=campaign).values("state", "channel").annotate(n=Count("pk"))
+    by_state = {state: 0 for state in Message.State.values}
+    by_channel: dict[str, dict[str, int]] = {}
+    for row in rows:
+        by_state[row["state"]] += row["n"]
+        by_channel.setdefault(row["channel"], {})[row["state"]] = row["n"]
+    total = sum(by_state.values())
+    unknown = Message.objects.filter(campaign=campaign, outcome_unknown=True).count()
+    final = total - by_state[Message.State.QUEUED] - by_state[Message.State.SENDING]
+    control = SendControl.objects.filter(campaign=campaign, paused_at__isnull=False).first()
+    return {
+        "total": total, "final": final, "percent": round(100 * final / total) if total else 0,
+        "by_state": by_state, "by_channel": by_channel, "unknown": unknown,
+        "paused": bool(control), "paused_reason": control.reason if control else "",
+        "state": campaign.state,
+    }
+
+
+def panel_context(request, campaign) -> dict:
+    may_send = acts_as(request.user, Role.SOCIAL_MEDIA, campaign)
+    return {
+        "send_progress": progress(campaign) if campaign.state in (State.SENDING, State.SENT) else None,
+        "can_start_send": may_send and campaign.state == State.READY,
+        "can_control_send": may_send and campaign.state == State.SENDING,
+        "state_labels": dict(Message.State.choices),
+    }
+
+
+def social_media_only(request, campaign):
+    if not acts_as(request.user, Role.SOCIAL_MEDIA, campaign):
+        raise PermissionDenied(_("Solo Redes Sociales y Difusión controla el envío."))
+
+
+@login_required
+@require_POST
+def start(request, folio):
+    campaign = visible_campaign_or_404(request, folio)
+    social_media_only(request, campaign)
+    try:
+        count = send_start(campaign=campaign, actor=request.user)
+    except (SendRefused, TransitionConflict) as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, _("Envío iniciado: %(n)d mensajes en la bandeja de salida.") % {"n": count})
+    return redirect("campaigns:detail", folio=folio)
+
+
+@login_required
+@require_POST
+def pause(request, folio):
+    campaign = visible_campaign_or_404(request, folio)
+    social_media_only(request, campaign)
+    reason = _("pausado por %(who)s") % {"who": request.user}
+    if campaign_pause(campaign_id=campaign.pk, reason=reason):
+        messages.success(request, _("Envío pausado: los mensajes en cola esperan."))
+    else:
+        messages.info(request, _("El envío ya estaba pausado."))
+    return redirect("campaigns:detail", folio=folio)
+
+
+@login_required
+@require_POST
+def resume(request, folio):
+    campaign = visible_campaign_or_404(request, folio)
+    if sending_resume(campaign=campaign, actor=request.user):
+        messages.success(request, _("Envío reanudado."))
+    else:
+        messages.info(request, _("El envío no estaba pausado."))
+    return redirect("campaigns:detail", folio=folio)
+
+
+@login_required
+def progress_json(request, folio):
+    return JsonResponse(progress(visible_campaign_or_404(request, folio)))
+
+
+@login_required
+def recipients(request, folio):
+    """Each message with its state and, for a failure, the reason in the office's words."""
+    campaign = visible_campaign_or_404(request, folio)
+    if not (acts_as(request.user, Role.SOCIAL_MEDIA, campaign) or acts_as(request.user, Role.DIRECTOR, campaign)
+            or acts_as(request.user, Role.DATABASE, campaign)):
+        raise PermissionDenied(_("El detalle por invitado es para el personal de Relaciones Públicas."))
+    rows = Message.objects.filter(campaign=campaign).select_related("invitation__contact").order_by("state", "pk")
+    wanted = request.GET.get("estado", "")
+    if wanted in Message.State.values:
+        rows = rows.filter(state=wanted)
+    page = Paginator(rows, 50).get_page(request.GET.get("pagina"))
+    context = {"campaign": campaign, "page": page, "states": Message.State.choices, "state": wanted}
+    return render(request, "sending/recipients.html", context)
+
+
+urlpatterns = [
+    path("solicitudes/<str:folio>/envio/iniciar/", start, name="start"),
+    path("solicitudes/<str:folio>/envio/pausar/", pause, name="pause"),
+    path("solicitudes/<str:folio>/envio/reanudar/", resume, name="resume"),
+    path("solicitudes/<str:folio>/envio/avance/", progress_json, name="progress"),
+    path("solicitudes/<str:folio>/envio/destinatarios/", recipients, name="recipients"),
+]
