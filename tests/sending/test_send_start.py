@@ -8,6 +8,7 @@ from pregonero.directory.guestlists import guest_list_for
 from pregonero.directory.models import Contact
 from pregonero.rsvp.models import Invitation
 from pregonero.sending.models import Message
+from pregonero.devtools.demo import demo_ready_campaign
 from pregonero.sending.services import SendRefused, outbox_write, send_start
 
 WHATSAPP_GUESTS, EMAIL_ONLY, BOTH, OPTED_OUT_WHATSAPP = 20, 6, 2, 2
@@ -16,28 +17,9 @@ WHATSAPP_GUESTS, EMAIL_ONLY, BOTH, OPTED_OUT_WHATSAPP = 20, 6, 2, 2
 def build_ready(people, make_campaign, *, whatsapp=WHATSAPP_GUESTS, email_only=EMAIL_ONLY, both=BOTH,
                 opted_out_whatsapp=OPTED_OUT_WHATSAPP):
     """A campaign with an approved proof and a confirmed guest list: numbers +52998100NNNN, e-mails gNN@…"""
-    campaign = make_campaign(state=State.READY)
-    Proof.objects.create(
-        campaign=campaign, version=1, status=Proof.Status.APPROVED, created_by=people.social_media,
-        whatsapp_body="{tratamiento} {nombre}", email_subject="Invitación: {evento}",
-        email_body="{tratamiento} {nombre}:\n\nLe invitamos a {evento} el {fecha} a las {hora} en {lugar}.",
-    )
-    contacts = []
-    for n in range(whatsapp):
-        contacts.append(Contact(honorific="Lic.", name=f"Invitado {n}", mobile=f"+5299810{n:05d}"))
-    for n in range(email_only):
-        contacts.append(Contact(honorific="Ing.", name=f"Correo {n}", email=f"correo{n}@example.com"))
-    for n in range(both):
-        contacts.append(Contact(name=f"Ambos {n}", mobile=f"+5299820{n:05d}", email=f"ambos{n}@example.com"))
-    for n in range(opted_out_whatsapp):
-        contacts.append(Contact(name=f"Baja {n}", mobile=f"+5299830{n:05d}", email=f"baja{n}@example.com",
-                                whatsapp_opt_out=True, opted_out_at=timezone.now()))
-    contacts = Contact.objects.bulk_create(contacts)
-    guest_list = guest_list_for(campaign)
-    guest_list.additions.add(*contacts)
-    guest_list.confirmed_at = timezone.now()
-    guest_list.save(update_fields=["confirmed_at"])
-    return campaign
+    return demo_ready_campaign(campaign=make_campaign(state=State.READY), author=people.social_media,
+                               whatsapp=whatsapp, email_only=email_only, both=both,
+                               opted_out_whatsapp=opted_out_whatsapp)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from pregonero.accounts.models import Department
 from pregonero.accounts.roles import Role
@@ -106,3 +107,26 @@ def ensure_contacts(count: int = 50) -> int:
 @transaction.atomic
 def load_demo(password_for=lambda username: secrets.token_urlsafe(9)) -> tuple[list, int]:
     return ensure_users(password_for), ensure_contacts()
+
+
+def demo_ready_campaign(*, campaign, author, whatsapp=20, email_only=6, both=2, opted_out_whatsapp=2):
+    """Makes a campaign ready to send (an approved proof, a confirmed guest list of made-up guests): the whole
+    send can then be tried against the emulator and the local mail sink. Numbers are +52998{10,20,30}NNNNN."""
+    from pregonero.campaigns.models import Proof
+    from pregonero.directory.guestlists import guest_list_for
+
+    Proof.objects.create(
+        campaign=campaign, version=1, status=Proof.Status.APPROVED, created_by=author,
+        whatsapp_body="{tratamiento} {nombre}", email_subject="Invitación: {evento}",
+        email_body="{tratamiento} {nombre}:\n\nLe invitamos a {evento} el {fecha} a las {hora} en {lugar}.",
+    )
+    people = [Contact(honorific="Lic.", name=f"Invitado {n}", mobile=f"+5299810{n:05d}") for n in range(whatsapp)]
+    people += [Contact(honorific="Ing.", name=f"Correo {n}", email=f"correo{n}@example.com") for n in range(email_only)]
+    people += [Contact(name=f"Ambos {n}", mobile=f"+5299820{n:05d}", email=f"ambos{n}@example.com") for n in range(both)]
+    people += [Contact(name=f"Baja {n}", mobile=f"+5299830{n:05d}", email=f"baja{n}@example.com",
+                       whatsapp_opt_out=True, opted_out_at=timezone.now()) for n in range(opted_out_whatsapp)]
+    guest_list = guest_list_for(campaign)
+    guest_list.additions.add(*Contact.objects.bulk_create(people))
+    guest_list.confirmed_at = timezone.now()
+    guest_list.save(update_fields=["confirmed_at"])
+    return campaign
