@@ -152,3 +152,18 @@ def make_campaign(people):
         return campaign
 
     return make
+
+
+@pytest.fixture
+def emulator(settings):
+    """The project's WhatsApp Cloud API emulator on a free port, with Pregonero's client pointed at it.
+    Status webhooks are off: tests that need a status apply it themselves (sending.inbound.apply_status)."""
+    from pregonero.devtools.emulator import EmulatorConfig, EmulatorServer
+
+    token, phone_id, waba_id = "test-token", "106540352242922", "102290129340398"
+    config = EmulatorConfig(token=token, phone_number_id=phone_id, waba_id=waba_id, callback_url=None,
+                            statuses=False, timeout_hold=2.0, seed=7)
+    with EmulatorServer(config) as server:
+        settings.WHATSAPP_API_BASE_URL = server.base_url
+        settings.WHATSAPP_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID, settings.WHATSAPP_WABA_ID = token, phone_id, waba_id
+        yield server

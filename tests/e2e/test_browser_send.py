@@ -5,7 +5,6 @@ import threading
 
 import pytest
 
-from pregonero.devtools.emulator import EmulatorConfig, EmulatorServer
 from pregonero.sending.dispatcher import Dispatcher
 
 from pregonero.campaigns.models import State
@@ -16,17 +15,6 @@ try:
 except ImportError:
     expect = None
 
-TOKEN, PHONE_ID, WABA_ID = "e2e-token", "106540352242922", "102290129340398"
-
-
-@pytest.fixture
-def emulator(settings):
-    config = EmulatorConfig(token=TOKEN, phone_number_id=PHONE_ID, waba_id=WABA_ID, callback_url=None,
-                            statuses=False, seed=3)
-    with EmulatorServer(config) as server:
-        settings.WHATSAPP_API_BASE_URL = server.base_url
-        settings.WHATSAPP_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID, settings.WHATSAPP_WABA_ID = TOKEN, PHONE_ID, WABA_ID
-        yield server
 
 
 @pytest.fixture

@@ -10,24 +10,17 @@ from django.utils import timezone
 from test_send_start import build_ready
 
 from pregonero.campaigns.models import AuditEntry, Notification, State
-from pregonero.devtools.emulator import EmulatorConfig, EmulatorServer
 from pregonero.sending.dispatcher import Dispatcher, claim
 from pregonero.sending.inbound import apply_status
 from pregonero.sending.models import Message, SendControl
 from pregonero.sending.services import send_start, sending_resume
 
-TOKEN, PHONE_ID, WABA_ID = "disp-token", "106540352242922", "102290129340398"
 
 
-@pytest.fixture
-def emulator(settings):
-    config = EmulatorConfig(token=TOKEN, phone_number_id=PHONE_ID, waba_id=WABA_ID, callback_url=None,
-                            statuses=False, timeout_hold=2.0, seed=7)
-    with EmulatorServer(config) as server:
-        settings.WHATSAPP_API_BASE_URL = server.base_url
-        settings.WHATSAPP_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID, settings.WHATSAPP_WABA_ID = TOKEN, PHONE_ID, WABA_ID
-        settings.WHATSAPP_TIMEOUT = 0.5
-        yield server
+@pytest.fixture(autouse=True)
+def short_client_timeout(settings):
+    """Below the emulator's 2 s hold, so an injected timeout really times out."""
+    settings.WHATSAPP_TIMEOUT = 0.5
 
 
 @pytest.fixture

@@ -5,19 +5,8 @@ from django.core.management import CommandError, call_command
 
 from pregonero.campaigns.models import State
 from pregonero.devtools.demo import demo_ready_campaign
-from pregonero.devtools.emulator import EmulatorConfig, EmulatorServer
 from pregonero.sending.models import Message
 
-TOKEN, PHONE_ID, WABA_ID = "cli-token", "106540352242922", "102290129340398"
-
-
-@pytest.fixture
-def emulator(settings):
-    with EmulatorServer(EmulatorConfig(token=TOKEN, phone_number_id=PHONE_ID, waba_id=WABA_ID, callback_url=None,
-                                       statuses=False, seed=5)) as server:
-        settings.WHATSAPP_API_BASE_URL = server.base_url
-        settings.WHATSAPP_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID, settings.WHATSAPP_WABA_ID = TOKEN, PHONE_ID, WABA_ID
-        yield server
 
 
 def test_send_from_the_cli_runs_to_the_end(people, make_campaign, emulator, inbox, capsys):
