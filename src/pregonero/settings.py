@@ -201,6 +201,9 @@ WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v24.0")
 WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
 WHATSAPP_WABA_ID = os.environ.get("WHATSAPP_WABA_ID", "200000000000001")
 
+# No invitations leave between these local times (TIME_ZONE) unless a send overrides it; "" turns it off.
+SENDING_QUIET_HOURS = os.environ.get("SENDING_QUIET_HOURS", "21:00-08:00")
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

@@ -26,6 +26,7 @@ from .channels.base import Channel, SendError, SendResult
 from .channels.email import EmailChannel
 from .channels.whatsapp import WhatsAppClient, WhatsAppConfig
 from .models import Message, SendControl
+from .quiet import in_quiet_hours
 
 log = logging.getLogger(__name__)
 OPEN_STATES = (Message.State.QUEUED, Message.State.SENDING)
@@ -64,6 +65,8 @@ def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Me
                        campaign__state=State.SENDING)
                .exclude(campaign__send_control__paused_at__isnull=False)
                .order_by("next_attempt_at", "pk"))
+        if in_quiet_hours(now):
+            due = due.filter(campaign__send_control__ignore_quiet_hours=True)
         ids = list(due.values_list("pk", flat=True)[:limit])
         Message.objects.filter(pk__in=ids).update(
             state=Message.State.SENDING, lease_owner=worker_id,

@@ -98,6 +98,8 @@ class SendControl(models.Model):
     campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, related_name="send_control")
     paused_at = models.DateTimeField(_("pausado el"), null=True, blank=True)
     reason = models.CharField(_("motivo de la pausa"), max_length=300, blank=True)
+    # Sends also during quiet hours (an urgent change of plans), as chosen when the send started.
+    ignore_quiet_hours = models.BooleanField(_("enviar también en horario de descanso"), default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

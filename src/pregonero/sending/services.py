@@ -120,7 +120,7 @@ def check_startable(campaign: Campaign) -> Proof:
     return proof
 
 
-def send_start(*, campaign: Campaign, actor) -> int:
+def send_start(*, campaign: Campaign, actor, ignore_quiet_hours: bool = False) -> int:
     """Starts the mass send: freezes the list, writes the outbox and moves the campaign to "sending", all at once.
 
     Returns how many messages it wrote (skipped ones included). Raises SendRefused when sending may not start.
@@ -130,8 +130,9 @@ def send_start(*, campaign: Campaign, actor) -> int:
         proof = check_startable(campaign)
         guest_list_freeze(campaign=campaign, actor=actor)
         created = outbox_write(campaign=campaign, proof=proof)
+        SendControl.objects.update_or_create(campaign=campaign, defaults={"ignore_quiet_hours": ignore_quiet_hours})
         campaign_transition(campaign=campaign, actor=actor, name="start_send", expected_state=State.READY,
-                            data={"messages": created})
+                            data={"messages": created, "ignore_quiet_hours": ignore_quiet_hours})
     return created
 
 

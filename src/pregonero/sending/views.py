@@ -1,5 +1,6 @@
 """The send, as the office sees it: start it, pause and resume it, follow its progress, read each failure."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,6 +18,7 @@ from pregonero.campaigns.services import TransitionConflict, acts_as
 from pregonero.campaigns.views import visible_campaign_or_404
 
 from .dispatcher import campaign_pause
+from .quiet import in_quiet_hours
 from .models import Message, SendControl
 from .services import SendRefused, send_start, sending_resume
 
@@ -39,6 +41,8 @@ def progress(campaign) -> dict:
         "total": total, "final": final, "percent": round(100 * final / total) if total else 0,
         "by_state": by_state, "by_channel": by_channel, "unknown": unknown,
         "paused": bool(control), "paused_reason": control.reason if control else "",
+        "waiting_quiet_hours": in_quiet_hours() and not SendControl.objects.filter(
+            campaign=campaign, ignore_quiet_hours=True).exists(),
         "state": campaign.state,
     }
 
@@ -50,6 +54,7 @@ def panel_context(request, campaign) -> dict:
         "can_start_send": may_send and campaign.state == State.READY,
         "can_control_send": may_send and campaign.state == State.SENDING,
         "state_labels": dict(Message.State.choices),
+        "quiet_hours": settings.SENDING_QUIET_HOURS,
     }
 
 
@@ -64,7 +69,8 @@ def start(request, folio):
     campaign = visible_campaign_or_404(request, folio)
     social_media_only(request, campaign)
     try:
-        count = send_start(campaign=campaign, actor=request.user)
+        count = send_start(campaign=campaign, actor=request.user,
+                           ignore_quiet_hours=request.POST.get("ignore_quiet_hours") == "on")
     except (SendRefused, TransitionConflict) as refusal:
         messages.error(request, str(refusal))
     else:
