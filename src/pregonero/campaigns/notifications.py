@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from pregonero.accounts.roles import Role
 
 from .models import AuditEntry, Notification, State
-from .workflow import TRANSITIONS
+from .workflow import OTHER_ACTIONS, TRANSITIONS
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ def describe(entry: AuditEntry) -> str:
     if entry.action == "campaign.create":
         return _("Nueva solicitud %(folio)s: «%(title)s».") % {"folio": campaign.folio, "title": campaign.title}
     transition = TRANSITIONS.get(entry.action.removeprefix("campaign."))
-    from .templatetags.campaigns_tags import OTHER_ACTIONS
-
     return _("%(folio)s «%(title)s»: %(action)s — ahora «%(state)s».") % {
         "folio": campaign.folio,
         "title": campaign.title,

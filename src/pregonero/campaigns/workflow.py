@@ -102,3 +102,16 @@ def transitions_from(state: str) -> list[Transition]:
 def waiting_roles(state: str) -> frozenset[Role]:
     """The roles a campaign in this state waits on: whoever moves it forward (cancelling does not count)."""
     return frozenset(role for t in transitions_from(state) if t.name != "cancel" for role in t.roles)
+
+
+# Audit actions that are not transitions, as the timeline and the notices name them.
+OTHER_ACTIONS = {
+    "campaign.create": _("Registró la solicitud"),
+    "proof.save": _("Guardó la prueba"),
+    "guestlist.change": _("Cambió la lista de invitados"),
+    "guestlist.confirm": _("Confirmó la lista de invitados"),
+    "guestlist.freeze": _("Congeló la lista al iniciar el envío"),
+    "guestlist.share": _("Compartió la lista con la dirección"),
+    "sending.paused": _("Pausó el envío"),
+    "sending.resumed": _("Reanudó el envío"),
+}

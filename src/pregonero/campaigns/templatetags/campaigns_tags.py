@@ -1,9 +1,9 @@
 from django import template
-from django.utils.translation import gettext as _, gettext_lazy as _lazy, ngettext
+from django.utils.translation import gettext as _, ngettext
 
 from pregonero.campaigns.models import State
 from pregonero.campaigns.notifications import describe as describe_entry
-from pregonero.campaigns.workflow import TRANSITIONS
+from pregonero.campaigns.workflow import OTHER_ACTIONS, TRANSITIONS
 
 register = template.Library()
 
@@ -27,14 +27,6 @@ def action_label(action: str):
     return OTHER_ACTIONS.get(action, action)
 
 
-OTHER_ACTIONS = {
-    "campaign.create": _lazy("Registró la solicitud"),
-    "proof.save": _lazy("Guardó la prueba"),
-    "guestlist.change": _lazy("Cambió la lista de invitados"),
-    "guestlist.confirm": _lazy("Confirmó la lista de invitados"),
-    "guestlist.freeze": _lazy("Congeló la lista al iniciar el envío"),
-    "guestlist.share": _lazy("Compartió la lista con la dirección"),
-}
 
 
 @register.filter
