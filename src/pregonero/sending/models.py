@@ -1,5 +1,7 @@
 import uuid
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,11 +28,18 @@ class Message(models.Model):
         WHATSAPP = "whatsapp", _("WhatsApp")
         EMAIL = "email", _("Correo")
 
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", _("Invitación")
+        REMINDER = "reminder", _("Recordatorio")
+        CANCELLATION = "cancellation", _("Aviso de cancelación")
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="messages")
     invitation = models.ForeignKey("rsvp.Invitation", on_delete=models.CASCADE, related_name="messages")
     channel = models.CharField(_("canal"), max_length=10, choices=Channel.choices)
     round = models.PositiveSmallIntegerField(_("ronda"), default=1)
+    # What this round says: the invitation (round 1 and resends), a reminder, or the notice that it was cancelled.
+    kind = models.CharField(_("tipo"), max_length=12, choices=Kind.choices, default=Kind.INVITATION)
     address = models.CharField(_("destino"), max_length=320)  # snapshot: the number or e-mail used
     payload = models.JSONField(default=dict, blank=True)
     state = models.CharField(_("estado"), max_length=10, choices=State.choices, default=State.QUEUED)
@@ -100,8 +109,61 @@ class SendControl(models.Model):
     reason = models.CharField(_("motivo de la pausa"), max_length=300, blank=True)
     # Sends also during quiet hours (an urgent change of plans), as chosen when the send started.
     ignore_quiet_hours = models.BooleanField(_("enviar también en horario de descanso"), default=False)
+    # A start scheduled for later (a django.tasks task does it); cleared when it starts or is called off.
+    scheduled_for = models.DateTimeField(_("envío programado para"), null=True, blank=True)
+    scheduled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    # The invitation image uploaded once to WhatsApp (media id, used in every template header of the send).
+    header_media_id = models.CharField(max_length=128, blank=True)
+    header_media_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("control de envío")
         verbose_name_plural = _("controles de envío")
+
+
+class SenderLimit(models.Model):
+    """One sender's shared pace (a WhatsApp phone number id, an SMTP server), used by every worker at once.
+
+    ``next_slot`` is the epoch second of the next free sending slot; a worker books a run of slots under a row
+    lock and sends each message at its slot, so all workers together never go faster than ``rate``.
+    """
+
+    key = models.CharField(_("remitente"), max_length=200, unique=True)
+    rate = models.FloatField(_("mensajes por segundo"), null=True, blank=True,
+                             validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+                             help_text=_("Vacío: el valor de la configuración del servidor."))
+    next_slot = models.FloatField(default=0.0)
+
+    class Meta:
+        verbose_name = _("límite de velocidad del remitente")
+        verbose_name_plural = _("límites de velocidad de los remitentes")
+
+    def __str__(self):
+        return self.key
+
+
+class WhatsAppTemplate(models.Model):
+    """A message template of the WhatsApp Business account, as last synced, with its approval status."""
+
+    name = models.CharField(_("nombre"), max_length=512)
+    language = models.CharField(_("idioma"), max_length=15)
+    status = models.CharField(_("estado"), max_length=30)
+    category = models.CharField(_("categoría"), max_length=30, blank=True)
+    components = models.JSONField(default=list, blank=True)
+    provider_id = models.CharField(max_length=64, blank=True)
+    synced_at = models.DateTimeField(_("sincronizada el"), default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="one_template_per_language")]
+        ordering = ["name", "language"]
+        verbose_name = _("plantilla de WhatsApp")
+        verbose_name_plural = _("plantillas de WhatsApp")
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "APPROVED"

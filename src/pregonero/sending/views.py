@@ -130,3 +130,7 @@ urlpatterns = [
     path("solicitudes/<str:folio>/envio/avance/", progress_json, name="progress"),
     path("solicitudes/<str:folio>/envio/destinatarios/", recipients, name="recipients"),
 ]
+
+from . import views_start  # noqa: E402  (its views live beside these, under the same namespace)
+
+urlpatterns += views_start.urlpatterns
