@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -33,9 +34,34 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def env_float(name: str, default: float, *, maximum: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if not 0 <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between 0 and {maximum:g}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     return default if value in (None, "") else [item.strip() for item in value.split(",") if item.strip()]
+
+
+WHATSAPP_TIERS = (250, 2000, 10000, 100000)
+
+
+def parse_daily_tier(text: str) -> int | None:
+    """WhatsApp's daily unique-recipient tier: 250, 2000, 10000 or 100000, or None for "unlimited"."""
+    value = text.strip().lower()
+    if value == "unlimited":
+        return None
+    if value.isdigit() and int(value) in WHATSAPP_TIERS:
+        return int(value)
+    raise ImproperlyConfigured(
+        f"WHATSAPP_DAILY_TIER must be one of {', '.join(map(str, WHATSAPP_TIERS))} or 'unlimited', not {text!r}")
 
 
 def embedded_secret_key() -> str:
@@ -200,9 +226,16 @@ WHATSAPP_API_BASE_URL = os.environ.get("WHATSAPP_API_BASE_URL") or (
 WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v24.0")
 WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
 WHATSAPP_WABA_ID = os.environ.get("WHATSAPP_WABA_ID", "200000000000001")
+# Unique people the account may start conversations with in 24 h (Meta's messaging tier; None: unlimited).
+# The panel warns before a send that would pass it. 250 is a new account's tier, and the emulator's too.
+WHATSAPP_DAILY_TIER = parse_daily_tier(os.environ.get("WHATSAPP_DAILY_TIER") or "250")
 
 # No invitations leave between these local times (TIME_ZONE) unless a send overrides it; "" turns it off.
 SENDING_QUIET_HOURS = os.environ.get("SENDING_QUIET_HOURS", "21:00-08:00")
+# Shared pace per sender, in messages per second, for all workers together (reference §4: 80 by default, up to
+# 1,000 once Meta raises the number's throughput). 0 turns our pace off: only for benchmarks against the emulator.
+WHATSAPP_RATE_LIMIT = env_float("WHATSAPP_RATE_LIMIT", 80.0, maximum=1000.0)
+EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 50.0, maximum=10000.0)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True

@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("pregonero.sending.webhooks")),
+    path("", include("pregonero.sending.media")),
     path("", include(("pregonero.sending.views", "sending"))),
 ]
 if settings.MAIL_SINK_ENABLED:

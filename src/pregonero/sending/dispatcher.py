@@ -8,12 +8,14 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +24,7 @@ from pregonero.campaigns.models import Campaign, State
 from pregonero.campaigns.notifications import notify
 from pregonero.campaigns.services import audit_log
 
+from . import media, ratelimit
 from .channels.base import Channel, SendError, SendResult
 from .channels.email import EmailChannel
 from .channels.whatsapp import WhatsAppClient, WhatsAppConfig
@@ -61,8 +64,9 @@ def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Me
     with transaction.atomic():
         release_stale(now)
         due = (Message.objects.select_for_update(skip_locked=True, of=("self",))
-               .filter(state=Message.State.QUEUED, outcome_unknown=False, next_attempt_at__lte=now,
-                       campaign__state=State.SENDING)
+               .filter(state=Message.State.QUEUED, outcome_unknown=False, next_attempt_at__lte=now)
+               # A cancelled campaign's invitations stop, but its cancellation notices still go out.
+               .filter(Q(campaign__state=State.SENDING) | Q(kind=Message.Kind.CANCELLATION))
                .exclude(campaign__send_control__paused_at__isnull=False)
                .order_by("next_attempt_at", "pk"))
         if in_quiet_hours(now):
@@ -77,13 +81,19 @@ def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Me
 # --------------------------------------------------------------------------- send
 
 
-async def send_one(message: Message, channels: dict, gate: asyncio.Semaphore) -> Outcome:
+async def send_one(message: Message, channels: dict, gate: asyncio.Semaphore, slot: float = 0.0,
+                   media_ids: dict | None = None) -> Outcome:
+    """Sends one message at its booked slot (the sender's shared pace), within the worker's concurrency."""
     async with gate:
+        wait = slot - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         try:
             if message.channel == Message.Channel.EMAIL:
                 result = await channels["email"].send({**message.payload, "public_id": str(message.public_id)})
             else:
-                result = await channels["whatsapp"].send(message.payload)
+                payload = media.with_media_id(message.payload, (media_ids or {}).get(message.campaign_id))
+                result = await channels["whatsapp"].send(payload)
             return Outcome(message, result=result)
         except SendError as error:
             return Outcome(message, error=error)
@@ -110,14 +120,32 @@ def whatsapp_channel() -> Channel:
         return UnconfiguredWhatsApp()
 
 
-async def run_batch(messages: list[Message]) -> list[Outcome]:
-    """Sends the batch concurrently: one WhatsApp client (one connection pool), e-mail in threads."""
+def book_slots(messages: list[Message]) -> dict[int, float]:
+    """Books each message's sending slot with its sender, in claim order (see ``ratelimit``)."""
+    slots = {}
+    for channel in {m.channel for m in messages}:
+        mine = [m for m in messages if m.channel == channel]
+        slots.update(zip((m.pk for m in mine), ratelimit.book(channel, len(mine)), strict=True))
+    return slots
+
+
+async def run_batch(messages: list[Message], slots: dict[int, float] | None = None, images: list = (),
+                    media_ids: dict[int, str] | None = None) -> tuple[list[Outcome], dict[int, str]]:
+    """Sends the batch concurrently: one WhatsApp client (one connection pool), e-mail in threads. Uploads the
+    header images that still need a media id first; returns the outcomes and the new media ids."""
     channels = {"email": EmailChannel()}
     if any(m.channel == Message.Channel.WHATSAPP for m in messages):
         channels["whatsapp"] = whatsapp_channel()
     gate = asyncio.Semaphore(int(setting("SENDING_CONCURRENCY", 100)))
+    slots = slots or {}
     try:
-        return list(await asyncio.gather(*(send_one(m, channels, gate) for m in messages)))
+        uploaded = {}
+        if images and isinstance(channels.get("whatsapp"), WhatsAppClient):
+            uploaded = await media.upload(channels["whatsapp"], images)
+        media_ids = {**(media_ids or {}), **uploaded}
+        outcomes = await asyncio.gather(*(send_one(m, channels, gate, slots.get(m.pk, 0.0), media_ids)
+                                          for m in messages))
+        return list(outcomes), uploaded
     finally:
         for channel in channels.values():
             await channel.aclose()
@@ -216,11 +244,17 @@ class Dispatcher:
 
     def run_once(self) -> int:
         """Claims, sends and records one batch; returns how many messages it handled."""
-        messages = claim(self.worker_id, self.batch_size, self.lease_seconds)
+        channels = list(Message.Channel.values)
+        size = ratelimit.batch_size_for(channels, self.batch_size, self.lease_seconds)
+        messages = claim(self.worker_id, size, self.lease_seconds)
         if not messages:
             finish_idle_campaigns()
             return 0
-        record(asyncio.run(run_batch(messages)))
+        known = media.current_media_ids({m.campaign_id for m in messages})
+        outcomes, uploaded = asyncio.run(run_batch(messages, book_slots(messages), media.images_to_upload(messages),
+                                                   known))
+        media.save(uploaded)
+        record(outcomes)
         return len(messages)
 
     def run_forever(self, stop_event: threading.Event) -> None:
