@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pregonero.accounts.models import Department
 from pregonero.directory.models import Sector
+from pregonero.sending.templates_sync import body_text, proof_templates, status_label
 
 from .models import AttachmentKind, Campaign, Channel, Proof
 from .placeholders import PLACEHOLDERS, unknown_placeholders
@@ -193,6 +194,20 @@ class ChecklistForm(forms.Form):
         ]
 
 
+class TemplateSelect(forms.Select):
+    """Every synced template is listed so the person sees its status; only the sendable ones can be picked."""
+
+    def __init__(self, *, choices, selectable):
+        super().__init__(choices=choices)
+        self.selectable = set(selectable)
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        if value and value not in self.selectable:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class ProofForm(forms.ModelForm):
     class Meta:
         model = Proof
@@ -201,6 +216,31 @@ class ProofForm(forms.ModelForm):
             "whatsapp_body": forms.Textarea(attrs={"rows": 8}),
             "email_body": forms.Textarea(attrs={"rows": 10}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Without a synced list the name stays free text, so an office that never synced is not blocked.
+        self.templates_synced, self.templates = proof_templates()
+        if self.templates_synced:
+            choices = [("", _("Elija una plantilla aprobada"))]
+            choices += [(t.name, f"{t.name} · {t.language} · {status_label(t.status)}") for t in self.templates]
+            self.fields["whatsapp_template"].widget = TemplateSelect(
+                choices=choices, selectable=[t.name for t in self.templates if t.approved])
+        self.template_bodies = [(t.name, body_text(t)) for t in self.templates]
+
+    def clean_whatsapp_template(self):
+        name = self.cleaned_data["whatsapp_template"]
+        if not self.templates_synced:
+            return name
+        template = next((t for t in self.templates if t.name == name), None)
+        if template is None:
+            raise ValidationError(_("La plantilla «%(name)s» no está en la cuenta de WhatsApp. Elija una de la "
+                                    "lista o actualice las plantillas."), params={"name": name}, code="template")
+        if not template.approved:
+            raise ValidationError(_("La plantilla «%(name)s» no se puede usar porque WhatsApp la tiene como "
+                                    "«%(status)s». Elija una plantilla aprobada."),
+                                  params={"name": name, "status": status_label(template.status)}, code="template")
+        return name
 
     def clean_whatsapp_body(self):
         return check_placeholders(self.cleaned_data["whatsapp_body"])

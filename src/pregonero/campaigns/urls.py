@@ -13,6 +13,7 @@ urlpatterns = [
     path("solicitudes/<str:folio>/revision/", views.campaign_checklist, name="checklist"),
     path("solicitudes/<str:folio>/responder/", views.campaign_answer, name="answer"),
     path("solicitudes/<str:folio>/prueba/", views.proof_edit, name="proof_edit"),
+    path("solicitudes/<str:folio>/prueba/plantillas/", views.proof_templates_sync, name="proof_templates_sync"),
     path("solicitudes/<str:folio>/prueba/v<int:version>/", views.proof_detail, name="proof_detail"),
     path("solicitudes/<str:folio>/anexos/<int:pk>/", views.attachment_download, name="attachment"),
     path("avisos/", views.notifications, name="notifications"),

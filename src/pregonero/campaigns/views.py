@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from pregonero.accounts.roles import Role
 from pregonero.directory.permissions import can_see_directory
+from pregonero.sending.templates_sync import TemplateSyncError, sync_summary, templates_sync
 
 from . import services
 from .flow import flow_svg
@@ -274,6 +275,20 @@ def proof_edit(request, folio):
     latest = campaign.proofs.order_by("-version").first()
     context = {"campaign": campaign, "form": form, "preview": render_proof(campaign, draft), "latest": latest}
     return render(request, "campaigns/proof_edit.html", context)
+
+
+@login_required
+@require_POST
+def proof_templates_sync(request, folio):
+    """The proof page's "Actualizar plantillas": refreshes the account's WhatsApp templates, then back."""
+    campaign = visible_campaign_or_404(request, folio)
+    if not services.acts_as(request.user, Role.SOCIAL_MEDIA, campaign):
+        raise PermissionDenied
+    try:
+        messages.success(request, sync_summary(templates_sync()))
+    except TemplateSyncError as error:
+        messages.error(request, str(error))
+    return redirect("campaigns:proof_edit", folio=folio)
 
 
 @login_required

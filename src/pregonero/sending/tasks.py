@@ -25,3 +25,12 @@ def apply_webhook(event_id: int) -> str:
         return "error"
     WebhookEvent.objects.filter(pk=event_id).update(processed_at=timezone.now())
     return "applied"
+
+
+@task()
+def sync_whatsapp_templates() -> dict:
+    """Refreshes the stored WhatsApp templates from the account (see templates_sync); a failure leaves them as
+    they were and fails the task with the Spanish reason."""
+    from .templates_sync import templates_sync
+
+    return templates_sync()
