@@ -60,6 +60,9 @@ class Campaign(models.Model):
     address = models.CharField(_("dirección del lugar"), max_length=300, blank=True)
     dress_code = models.CharField(_("código de vestimenta"), max_length=100, blank=True)
     rsvp_deadline = models.DateTimeField(_("fecha límite para confirmar"), null=True, blank=True)
+    max_companions = models.PositiveSmallIntegerField(
+        _("acompañantes por invitado"), default=0,
+        help_text=_("Cuántas personas puede traer cada invitado; 0 si la invitación es personal."))
     message_text = models.TextField(_("texto de la invitación"), blank=True)
     target_sectors = models.ManyToManyField(
         "directory.Sector", verbose_name=_("sectores a invitar"), blank=True, related_name="campaigns"

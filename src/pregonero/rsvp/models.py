@@ -33,6 +33,9 @@ class Invitation(models.Model):
     answered_via = models.CharField(_("respondió por"), max_length=10, choices=Via.choices, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     checked_in_at = models.DateTimeField(null=True, blank=True)
+    checked_in_companions = models.PositiveSmallIntegerField(_("acompañantes que llegaron"), default=0)
+    # Added at the door: a guest who came without being on the list.
+    walk_in = models.BooleanField(_("llegó sin invitación"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -50,6 +53,31 @@ class AnswerRecord(models.Model):
     via = models.CharField(max_length=10, choices=Invitation.Via.choices)
     at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.CharField(_("nota"), max_length=300, blank=True)  # staff entry: who called, the letter's number…
 
     class Meta:
         ordering = ["at", "pk"]
+
+
+class CheckIn(models.Model):
+    """One scan or search at the door. The nonce is made by the door page for each scan, so a scan queued while
+    the venue was offline and sent twice when the network came back is stored once."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="check_ins")
+    nonce = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField(default=timezone.now)  # when the scan happened (the device's time, if it was offline)
+    received_at = models.DateTimeField(default=timezone.now)
+    companions = models.PositiveSmallIntegerField(default=0)
+    first = models.BooleanField(default=True)  # False: the guest was already in (a second scan)
+    recorded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+
+class Throttle(models.Model):
+    """A fixed-window counter shared by every web process (e.g. wrong invitation links per IP address)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_start = models.DateTimeField(default=timezone.now)
+    hits = models.PositiveIntegerField(default=0)
