@@ -14,6 +14,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("pregonero.sending.webhooks")),
     path("", include("pregonero.sending.media")),
+    path("", include(("pregonero.rsvp.views", "rsvp"))),
+    path("", include(("pregonero.rsvp.door_views", "door"))),
+    path("", include(("pregonero.rsvp.finallist_views", "finallist"))),
+    path("", include(("pregonero.rsvp.report_views", "reports"))),
     path("", include(("pregonero.sending.views", "sending"))),
 ]
 if settings.MAIL_SINK_ENABLED:
