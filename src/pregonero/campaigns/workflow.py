@@ -114,4 +114,8 @@ OTHER_ACTIONS = {
     "guestlist.share": _("Compartió la lista con la dirección"),
     "sending.paused": _("Pausó el envío"),
     "sending.resumed": _("Reanudó el envío"),
+    "sending.test_send": _("Envió una prueba de la invitación"),
+    "sending.scheduled": _("Programó el envío"),
+    "sending.schedule_cancelled": _("Canceló el envío programado"),
+    "sending.schedule_failed": _("El envío programado no pudo iniciar"),
 }

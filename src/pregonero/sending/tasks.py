@@ -34,3 +34,15 @@ def sync_whatsapp_templates() -> dict:
     from .templates_sync import templates_sync
 
     return templates_sync()
+
+
+@task()
+def scheduled_send_start(campaign_id: int, scheduled_for: str, ignore_quiet_hours: bool = False) -> str:
+    """Starts a send at the time social media chose (enqueued with ``run_after``). ``scheduled_for`` travels in
+    the arguments so a schedule changed or called off in the meantime makes this run do nothing."""
+    from datetime import datetime
+
+    from .prestart import scheduled_start_run
+
+    return scheduled_start_run(campaign_id=campaign_id, scheduled_for=datetime.fromisoformat(scheduled_for),
+                               ignore_quiet_hours=ignore_quiet_hours)

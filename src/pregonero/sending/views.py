@@ -48,14 +48,19 @@ def progress(campaign) -> dict:
 
 
 def panel_context(request, campaign) -> dict:
+    from .prestart import start_panel_context
+
     may_send = acts_as(request.user, Role.SOCIAL_MEDIA, campaign)
-    return {
+    context = {
         "send_progress": progress(campaign) if campaign.state in (State.SENDING, State.SENT) else None,
         "can_start_send": may_send and campaign.state == State.READY,
         "can_control_send": may_send and campaign.state == State.SENDING,
         "state_labels": dict(Message.State.choices),
         "quiet_hours": settings.SENDING_QUIET_HOURS,
     }
+    if context["can_start_send"]:
+        context.update(start_panel_context(request, campaign))  # the schedule, the tier warning, the test send
+    return context
 
 
 def social_media_only(request, campaign):
