@@ -163,6 +163,12 @@ def campaign_act(request, folio, name):
     elif name == "submit_proof":
         def action():
             services.proof_submit(campaign=campaign, actor=request.user, expected_state=expected)
+    elif name == "cancel":
+        from pregonero.sending.rounds import campaign_cancel  # stops the send; may warn the guests
+
+        def action():
+            campaign_cancel(campaign=campaign, actor=request.user, comment=comment, expected_state=expected,
+                            notify_guests=request.POST.get("notify_guests") == "on")
     else:
         def action():
             services.campaign_transition(

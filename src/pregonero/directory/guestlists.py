@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import batched
 
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -23,6 +24,7 @@ from pregonero.campaigns.notifications import notify
 from pregonero.campaigns.services import audit_log
 
 from .models import Contact, ContactEvent, GuestList, ImportBatch
+from .permissions import can_edit_directory
 
 SectorLink = Contact.sectors.through
 TagLink = Contact.tags.through
@@ -282,6 +284,39 @@ def guest_list_add(*, guest_list: GuestList, actor, contact: Contact) -> bool:
     if not Contact.objects.live().filter(pk=contact.pk).exists():
         raise GuestListError(_("Ese contacto ya no está en uso (fusionado o eliminado): no se puede invitar."))
     return _hand_change(guest_list=guest_list, actor=actor, contact=contact, add=True)
+
+
+LATE_STATES = (State.SENDING, State.SENT)
+
+
+def guest_list_add_late(*, guest_list: GuestList, actor, contact: Contact) -> bool:
+    """A guest added after the list froze (the send started or ended): the Invitation is created now and Redes
+    Sociales sends it with "Reenviar a los invitados nuevos". Returns False when the guest was already invited."""
+    from pregonero.rsvp.models import Invitation
+
+    if not can_edit_directory(actor):
+        raise PermissionDenied(_("Solo la Jefatura de Base de Datos modifica la lista de invitados."))
+    with transaction.atomic():
+        locked = GuestList.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=guest_list.pk)
+        campaign = locked.campaign
+        if not locked.frozen_at or campaign.state not in LATE_STATES:
+            raise GuestListError(_("Solo se agregan invitados tardíos a una solicitud cuyo envío ya inició."))
+        person = Contact.objects.live().filter(pk=contact.pk).first()
+        if person is None:
+            raise GuestListError(_("Ese contacto ya no está en uso (fusionado o eliminado): no se puede invitar."))
+        if not Contact.objects.filter(REACHABLE, pk=person.pk).exists():
+            raise GuestListError(_("%(name)s dio de baja sus medios de contacto o no tiene celular ni correo válidos: "
+                                   "no se le puede invitar.") % {"name": person})
+        if Invitation.objects.filter(campaign=campaign, contact=person).exists():
+            return False  # already invited (a double click)
+        locked.removals.remove(person)
+        locked.additions.add(person)
+        insert_invitations(campaign, [person.pk])
+        entry = audit_log(campaign=campaign, actor=actor, action="guestlist.change", data={"added_late": person.pk},
+                          comment=_("Agregó a un invitado después de iniciar el envío (contacto n.º %(pk)s); recibirá "
+                                    "la invitación con «Reenviar a los invitados nuevos».") % {"pk": person.pk})
+        notify(entry=entry, roles={Role.SOCIAL_MEDIA})  # they send it
+    return True
 
 
 def guest_list_remove(*, guest_list: GuestList, actor, contact: Contact) -> bool:

@@ -75,20 +75,22 @@ def skip_reason(contact) -> str:
     return _("Sin celular ni correo válidos")
 
 
-def messages_for(*, campaign, proof, invitation) -> list[Message]:
-    """The round-one messages of one invitation: one per channel that reaches the guest, or one skipped."""
+def messages_for(*, campaign, proof, invitation, round: int = FIRST_ROUND, channels=None) -> list[Message]:
+    """One invitation's messages of a round: one per channel that reaches the guest (of ``channels``, when
+    given), or, in a full round, one skipped row that says why nobody could be reached."""
     contact = invitation.contact
-    common = {"campaign": campaign, "invitation": invitation, "round": FIRST_ROUND}
+    common = {"campaign": campaign, "invitation": invitation, "round": round}
+    wanted = set(channels or Message.Channel.values)
     messages = []
-    if contact.reachable_by_whatsapp:
+    if contact.reachable_by_whatsapp and Message.Channel.WHATSAPP in wanted:
         public_id = uuid.uuid4()
         payload = whatsapp_payload(campaign=campaign, proof=proof, invitation=invitation, public_id=public_id)
         messages.append(Message(public_id=public_id, channel=Message.Channel.WHATSAPP, address=contact.mobile,
                                 payload=payload, **common))
-    if contact.reachable_by_email:
+    if contact.reachable_by_email and Message.Channel.EMAIL in wanted:
         payload = email_payload(campaign=campaign, proof=proof, invitation=invitation)
         messages.append(Message(channel=Message.Channel.EMAIL, address=contact.email, payload=payload, **common))
-    if not messages:
+    if not messages and channels is None:
         messages.append(Message(channel=Message.Channel.WHATSAPP, address="", state=Message.State.SKIPPED,
                                 error_reason=skip_reason(contact), **common))
     return messages

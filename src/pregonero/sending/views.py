@@ -1,4 +1,5 @@
-"""The send, as the office sees it: start it, pause and resume it, follow its progress, read each failure."""
+"""The send, as the office sees it: start it, pause and resume it, follow its progress round by round, resend,
+read each failure."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,7 +21,8 @@ from pregonero.campaigns.views import visible_campaign_or_404
 from .dispatcher import campaign_pause
 from .quiet import in_quiet_hours
 from .models import Message, SendControl
-from .services import SendRefused, send_start, sending_resume
+from .rounds import TARGETS, cancellation_notice_possible, resend, resend_counts, resend_targets_by_round
+from .services import FIRST_ROUND, SendRefused, send_start, sending_resume
 
 OPEN = (Message.State.QUEUED, Message.State.SENDING)
 
@@ -43,21 +45,65 @@ def progress(campaign) -> dict:
         "paused": bool(control), "paused_reason": control.reason if control else "",
         "waiting_quiet_hours": in_quiet_hours() and not SendControl.objects.filter(
             campaign=campaign, ignore_quiet_hours=True).exists(),
-        "state": campaign.state,
+        "state": campaign.state, "rounds": rounds(campaign),
     }
+
+
+def round_label(number: int, kind: str, targets: dict[int, str]) -> str:
+    if kind != Message.Kind.INVITATION:
+        return str(Message.Kind(kind).label)
+    if number == FIRST_ROUND:
+        return _("Envío inicial")
+    target = targets.get(number)
+    return _("Reenvío: %(target)s") % {"target": str(TARGETS[target]).lower()} if target in TARGETS else _("Reenvío")
+
+
+def rounds(campaign) -> list[dict]:
+    """Each round's counts: how many messages, and how many went out, failed, were not sent or still wait."""
+    rows = Message.objects.filter(campaign=campaign).values("round", "kind", "state").annotate(n=Count("pk"))
+    found: dict[tuple[int, str], dict] = {}
+    for row in rows.order_by("round", "kind"):
+        counts = found.setdefault((row["round"], row["kind"]), dict.fromkeys(
+            ("total", "sent", "failed", "skipped", "open"), 0))
+        counts["total"] += row["n"]
+        group = {Message.State.FAILED: "failed", Message.State.SKIPPED: "skipped"}.get(
+            row["state"], "open" if row["state"] in OPEN else "sent")
+        counts[group] += row["n"]
+    targets = resend_targets_by_round(campaign) if len(found) > 1 else {}
+    return [{"number": number, "kind": kind, "label": round_label(number, kind, targets), **counts}
+            for (number, kind), counts in found.items()]
+
+
+def shows_progress(campaign) -> bool:
+    if campaign.state in (State.SENDING, State.SENT):
+        return True
+    return campaign.state == State.CANCELLED and Message.objects.filter(campaign=campaign).exists()
+
+
+def resend_options(campaign) -> list[dict]:
+    counts = resend_counts(campaign)
+    return [{"target": target, "label": label, "count": counts[target]} for target, label in TARGETS.items()]
 
 
 def panel_context(request, campaign) -> dict:
     from .prestart import start_panel_context
 
     may_send = acts_as(request.user, Role.SOCIAL_MEDIA, campaign)
+    now = progress(campaign) if shows_progress(campaign) else None
+    # A cancelled campaign's notices can be paused and resumed like a send.
+    notices_open = campaign.state == State.CANCELLED and now and any(r["open"] for r in now["rounds"])
     context = {
-        "send_progress": progress(campaign) if campaign.state in (State.SENDING, State.SENT) else None,
+        "send_progress": now,
         "can_start_send": may_send and campaign.state == State.READY,
-        "can_control_send": may_send and campaign.state == State.SENDING,
+        "can_control_send": may_send and (campaign.state == State.SENDING or bool(notices_open)),
+        "can_resend": may_send and campaign.state == State.SENT,
+        # The generic cancel form offers to warn the guests who already got the invitation.
+        "offer_cancellation_notice": cancellation_notice_possible(campaign),
         "state_labels": dict(Message.State.choices),
         "quiet_hours": settings.SENDING_QUIET_HOURS,
     }
+    if context["can_resend"]:
+        context["resend_options"] = resend_options(campaign)
     if context["can_start_send"]:
         context.update(start_panel_context(request, campaign))  # the schedule, the tier warning, the test send
     return context
@@ -108,6 +154,20 @@ def resume(request, folio):
 
 
 @login_required
+@require_POST
+def resend_round(request, folio):
+    campaign = visible_campaign_or_404(request, folio)
+    social_media_only(request, campaign)
+    try:
+        count = resend(campaign=campaign, actor=request.user, target=request.POST.get("target", ""))
+    except (SendRefused, TransitionConflict) as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, _("Reenvío iniciado: %(n)d mensajes en la bandeja de salida.") % {"n": count})
+    return redirect("campaigns:detail", folio=folio)
+
+
+@login_required
 def progress_json(request, folio):
     return JsonResponse(progress(visible_campaign_or_404(request, folio)))
 
@@ -132,6 +192,7 @@ urlpatterns = [
     path("solicitudes/<str:folio>/envio/iniciar/", start, name="start"),
     path("solicitudes/<str:folio>/envio/pausar/", pause, name="pause"),
     path("solicitudes/<str:folio>/envio/reanudar/", resume, name="resume"),
+    path("solicitudes/<str:folio>/envio/reenviar/", resend_round, name="resend"),
     path("solicitudes/<str:folio>/envio/avance/", progress_json, name="progress"),
     path("solicitudes/<str:folio>/envio/destinatarios/", recipients, name="recipients"),
 ]
