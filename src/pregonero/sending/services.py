@@ -19,6 +19,7 @@ from pregonero.directory.guestlists import guest_list_freeze, guest_list_ready
 from pregonero.rsvp.models import Invitation
 
 from .channels.whatsapp import build_template_payload, rsvp_quick_reply_payload
+from .media import header_image_url
 from .models import Message, SendControl
 
 TEMPLATE_LANGUAGE = "es_MX"
@@ -31,11 +32,6 @@ class SendRefused(Exception):
 
 def rsvp_link(invitation: Invitation) -> str:
     return f"{settings.SITE_URL}/i/{invitation.token}"
-
-
-def header_image_link(campaign: Campaign) -> str:
-    """The invitation image for the template's IMAGE header, served by the site under the campaign's folio."""
-    return f"{settings.SITE_URL}/i/imagen/{campaign.folio}"
 
 
 def approved_proof(campaign: Campaign) -> Proof | None:
@@ -51,7 +47,7 @@ def whatsapp_payload(*, campaign, proof, invitation, public_id) -> dict:
         language=TEMPLATE_LANGUAGE,
         callback_data=str(public_id),
         body_params=[greeting, values["evento"], values["fecha"], values["hora"], values["lugar"]],
-        header_image_link=header_image_link(campaign),
+        header_image_link=header_image_url(campaign),
         quick_reply_payloads=[rsvp_quick_reply_payload(invitation.token, answer) for answer in ("yes", "no")],
     )
 
