@@ -15,7 +15,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from pregonero.campaigns.models import State
 from pregonero.campaigns.services import audit_log
@@ -28,7 +28,10 @@ from .models import CheckIn, Invitation
 from .services import AnswerRefused, invitation_answer
 
 NONCE_RE = re.compile(r"[A-Za-z0-9-]{8,64}")
-CLOSED_DOORS = (State.CANCELLED, State.REJECTED)
+CLOSED_DOORS = {
+    State.CANCELLED: gettext_lazy("El evento «%(title)s» fue cancelado: no se registran ingresos."),
+    State.REJECTED: gettext_lazy("La solicitud «%(title)s» fue rechazada: no se registran ingresos."),
+}
 
 
 class CheckInRefused(Exception):
@@ -88,9 +91,9 @@ class CheckInResult:
         lines = []
         if self.status == Status.ALREADY_IN:
             lines.append(self.name)
-            if self.invitation.checked_in_companions:
-                lines.append(ngettext("Entró con %(n)d acompañante.", "Entró con %(n)d acompañantes.",
-                                      self.invitation.checked_in_companions) % {"n": self.invitation.checked_in_companions})
+            if came_with := self.invitation.checked_in_companions:
+                lines.append(ngettext("Entró con %(n)d acompañante.", "Entró con %(n)d acompañantes.", came_with)
+                             % {"n": came_with})
         elif self.check_in.companions:
             lines.append(companions_text(self.check_in.companions))
         if self.status == Status.DECLINED:
@@ -133,8 +136,7 @@ def valid_companions(companions, *, default: int) -> int:
 
 def refuse_closed(campaign) -> None:
     if campaign.state in CLOSED_DOORS:
-        raise CheckInRefused(_("El evento «%(title)s» está %(state)s: no se registran ingresos.")
-                             % {"title": campaign.title, "state": campaign.get_state_display().lower()})
+        raise CheckInRefused(CLOSED_DOORS[campaign.state] % {"title": campaign.title})
 
 
 def stored_result(nonce: str, invitation: Invitation) -> CheckInResult | None:
@@ -205,7 +207,8 @@ def walk_in(*, campaign, name, organization="", companions=0, actor, nonce=None,
             invitation = invitation_answer(invitation=invitation, answer=Invitation.Answer.ATTENDING,
                                            via=Invitation.Via.IN_PERSON, companions=min(asked, campaign.max_companions),
                                            actor=actor)
-            result = check_in(invitation=invitation, nonce=nonce or str(uuid.uuid4()), at=at, companions=asked, actor=actor)
+            result = check_in(invitation=invitation, nonce=nonce or str(uuid.uuid4()), at=at, companions=asked,
+                              actor=actor)
             audit_log(campaign=campaign, actor=actor, action="door.walk_in",
                       comment=_("Registró en la puerta a una persona sin invitación: %(name)s.") % {"name": result.name},
                       data={"invitation": invitation.pk, "contact": invitation.contact_id,
@@ -246,6 +249,6 @@ def door_counts(campaign) -> dict:
 
 def door_search(campaign, query: str):
     """This event's guests whose name, organization or position has every word typed (accents ignored)."""
-    contacts = contact_search(Contact.objects.all(), query)
+    contacts = contact_search(Contact.objects.filter(invitations__campaign=campaign), query)
     return (campaign.invitations.filter(contact__in=contacts).select_related("contact")
             .prefetch_related("contact__sectors").order_by("contact__name", "pk")[:SEARCH_LIMIT])

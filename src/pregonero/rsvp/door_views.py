@@ -150,7 +150,8 @@ def door_search_json(request, campaign, data):
                            MIN_SEARCH) % {"n": MIN_SEARCH}
         return JsonResponse({"results": [], "message": message})
     rows = [search_row(invitation) for invitation in door_search(campaign, query)]
-    return JsonResponse({"results": rows, "message": "" if rows else _("Nadie con ese nombre en la lista de este evento.")})
+    message = "" if rows else _("Nadie con ese nombre en la lista de este evento.")
+    return JsonResponse({"results": rows, "message": message})
 
 
 urlpatterns = [

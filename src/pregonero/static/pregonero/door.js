@@ -9,6 +9,7 @@
   var text = document.getElementById("door-strings").dataset;
   var queueKey = "pregonero.door." + root.dataset.folio;
   var RETRY_MS = 10000;
+  var POST_TIMEOUT_MS = 8000;
   var MAX_LOG = 30;
   var lastNonce = null;
   var flushing = false;
@@ -48,14 +49,17 @@
   }
 
   // One POST; the outcome says whether the item is done (the server answered with a result or a refusal) or
-  // must wait in the queue (no network, session over, server trouble).
+  // must wait in the queue (no network, session over, server trouble). A weak venue network can leave a request
+  // hanging: after POST_TIMEOUT_MS it counts as offline (if the server did get it, the resend changes nothing).
   function post(item) {
     var url = item.kind === "walk_in" ? root.dataset.walkInUrl : root.dataset.scanUrl;
+    var abort = new AbortController();
+    var timer = setTimeout(function () { abort.abort(); }, POST_TIMEOUT_MS);
     return fetch(url, {
-      method: "POST", credentials: "same-origin",
+      method: "POST", credentials: "same-origin", signal: abort.signal,
       headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": root.dataset.csrf},
       body: JSON.stringify(item)
-    }).then(function (response) {
+    }).finally(function () { clearTimeout(timer); }).then(function (response) {
       var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
       if (!json) return {wait: response.status === 403 ? "session" : "server"};
       return response.json().then(function (body) {
@@ -63,7 +67,7 @@
         if (response.status >= 500) return {wait: "server"};
         return {body: body};
       });
-    }, function () { return {wait: "offline"}; });
+    }).catch(function () { return {wait: "offline"}; });
   }
 
   function flush() {
