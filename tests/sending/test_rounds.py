@@ -285,3 +285,15 @@ def test_the_cancel_form_offers_the_notice_once_invitations_went_out(client, sen
     send_all(sent)
     assert len(emulator.messages()) == 2 * FIRST_ROUND_WHATSAPP
     assert len(inbox.to("baja0@example.com")) == 2  # invited by e-mail, so told by e-mail
+
+
+def test_base_de_datos_adds_a_late_guest_from_the_guest_list_page(sent, people, client):
+    late = Contact.objects.create(name="Tardío Página", mobile="+529981117777")
+    page_url = reverse("directory:guest_list", args=[sent.folio])
+    client.force_login(people.database)
+    page = client.get(page_url, {"buscar": "Tardío"})
+    assert "recibe la invitación cuando Redes Sociales" in page.content.decode() and "Tardío Página" in page.content.decode()
+    response = client.post(reverse("directory:guest_list_add", args=[sent.folio]), {"contacto": late.pk}, follow=True)
+    assert "Se agregó a Tardío Página" in response.content.decode()
+    assert Invitation.objects.filter(campaign=sent, contact=late).exists()
+    assert resend_counts(sent)["new"] == 1

@@ -81,15 +81,17 @@ def guest_list_page(request, folio):
     campaign = campaign_or_404(folio)
     guest_list = lists.guest_list_for(campaign)
     editable = can_edit_directory(request.user) and not guest_list.frozen_at and campaign.is_open
+    # Once the send started, Base de Datos may still add a guest; Redes Sociales sends it with a resend.
+    late = can_edit_directory(request.user) and bool(guest_list.frozen_at) and campaign.state in lists.LATE_STATES
     guests = lists.guest_queryset(guest_list).prefetch_related("sectors", "tags")
     query = request.GET.get("buscar", "")
     return render(request, "directory/guestlists/page.html", {
-        "campaign": campaign, "guest_list": guest_list, "editable": editable,
+        "campaign": campaign, "guest_list": guest_list, "editable": editable, "late": late,
         "summary": lists.guest_summary(guest_list),
         "guests": Paginator(guests, PAGE_SIZE).get_page(request.GET.get("pagina")),
         "left_out": left_out_page(guest_list, request.GET.get("excluidos")),
         "form": RulesForm(initial=rules_initial(guest_list)), "query": query,
-        "results": search_results(guest_list, query) if editable else [],
+        "results": search_results(guest_list, query) if editable or late else [],
         "attachment": campaign.guest_list_file, "imports": lists.usable_imports(campaign),
         "last_share": sharing.latest_share(campaign),
     })
@@ -133,8 +135,14 @@ def posted_contact(request) -> Contact:
 @directory_editor_required
 def guest_list_add(request, folio):
     contact = posted_contact(request)
-    return _act(request, folio, lambda gl: lists.guest_list_add(guest_list=gl, actor=request.user, contact=contact),
-                _("Se agregó a %(name)s a la lista.") % {"name": contact})
+
+    def add(guest_list):
+        if guest_list.frozen_at:
+            lists.guest_list_add_late(guest_list=guest_list, actor=request.user, contact=contact)
+            return False
+        return lists.guest_list_add(guest_list=guest_list, actor=request.user, contact=contact)
+
+    return _act(request, folio, add, _("Se agregó a %(name)s a la lista.") % {"name": contact})
 
 
 @require_POST
