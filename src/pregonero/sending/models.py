@@ -167,3 +167,32 @@ class WhatsAppTemplate(models.Model):
     @property
     def approved(self) -> bool:
         return self.status == "APPROVED"
+
+
+class Reminder(models.Model):
+    """A reminder to pending guests, planned for a number of days before the RSVP deadline or the event.
+
+    A django.tasks task writes its round of messages at ``scheduled_for`` (only if the plan still stands); the
+    round number is kept here once written, so a second run writes nothing.
+    """
+
+    class Anchor(models.TextChoices):
+        DEADLINE = "deadline", _("la fecha límite para confirmar")
+        EVENT = "event", _("el evento")
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="reminders")
+    anchor = models.CharField(_("antes de"), max_length=10, choices=Anchor.choices, default=Anchor.DEADLINE)
+    days_before = models.PositiveSmallIntegerField(_("días antes"), default=2)
+    scheduled_for = models.DateTimeField(_("programado para"))
+    # Empty: every pending guest at that moment; otherwise only these invitations (if still pending).
+    invitation_ids = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    round = models.PositiveSmallIntegerField(null=True, blank=True)  # the message round it wrote
+    sent_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scheduled_for", "pk"]
+        verbose_name = _("recordatorio")
+        verbose_name_plural = _("recordatorios")
