@@ -1,30 +1,87 @@
-"""Recording a guest's answer, whichever way it arrives (WhatsApp button, personal link, staff)."""
+"""Recording a guest's answer, whichever way it arrives (WhatsApp button, personal link, staff).
+
+Every path calls ``invitation_answer``: the last answer wins, every answer stays in ``AnswerRecord`` with who
+recorded it, how and a note, and the guest gets a confirmation after commit (see ``confirmations``).
+"""
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from pregonero.campaigns.models import State
+from pregonero.campaigns.models import Campaign, State
 
 from .models import AnswerRecord, Invitation
 
+ANSWERING_STATES = (State.SENDING, State.SENT)
+
 
 class AnswerRefused(Exception):
-    """The answer cannot be taken (campaign cancelled or closed, deadline passed); the message says why."""
+    """The answer cannot be taken (campaign cancelled or closed, deadline passed, too many companions); the
+    message says why, in words the guest or the staff member understands."""
+
+
+def answer_deadline(campaign: Campaign):
+    """Until when guests may answer or change their mind: the RSVP deadline, else the start of the event."""
+    return campaign.rsvp_deadline or campaign.starts_at
+
+
+def guest_refusal(campaign: Campaign, *, staff: bool = False) -> str:
+    """Why an answer would be refused now ("" when it would be taken). Staff may still record after the deadline."""
+    if campaign.state == State.CANCELLED:
+        return _("El evento «%(title)s» fue cancelado; ya no recibe respuestas.") % {"title": campaign.title}
+    if campaign.state not in ANSWERING_STATES:
+        return _("El evento «%(title)s» ya no recibe respuestas.") % {"title": campaign.title}
+    deadline = answer_deadline(campaign)
+    if not staff and deadline and timezone.now() > deadline:
+        return _("La fecha límite para confirmar «%(title)s» ya pasó.") % {"title": campaign.title}
+    return ""
+
+
+def companions_refusal(campaign: Campaign, companions: int) -> str:
+    if 0 <= companions <= campaign.max_companions:
+        return ""
+    if campaign.max_companions == 0:
+        return _("Esta invitación es personal: no incluye acompañantes.")
+    return ngettext("Puede registrar de 0 a %(max)d acompañante.", "Puede registrar de 0 a %(max)d acompañantes.",
+                    campaign.max_companions) % {"max": campaign.max_companions}
 
 
 @transaction.atomic
-def invitation_answer(*, invitation: Invitation, answer: str, via: str, companions: int = 0, actor=None) -> Invitation:
+def invitation_answer(*, invitation: Invitation, answer: str, via: str, companions: int = 0, actor=None,
+                      note: str = "", confirm: bool = True) -> Invitation:
+    """Records ``answer`` (attending or declined) for the invitation. ``actor`` is the staff member who recorded
+    it (None: the guest). Raises AnswerRefused. With ``confirm``, a changed answer is confirmed to the guest."""
     locked = Invitation.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=invitation.pk)
     campaign = locked.campaign
-    if campaign.state in (State.CANCELLED, State.CLOSED, State.REJECTED):
-        raise AnswerRefused(_("El evento «%(title)s» ya no recibe respuestas.") % {"title": campaign.title})
+    if answer not in (Invitation.Answer.ATTENDING, Invitation.Answer.DECLINED):
+        raise AnswerRefused(_("Elija si asistirá o no."))
+    refusal = guest_refusal(campaign, staff=actor is not None)
+    companions = companions if answer == Invitation.Answer.ATTENDING else 0
+    refusal = refusal or companions_refusal(campaign, companions)
+    if refusal:
+        raise AnswerRefused(refusal)
+    changed = (locked.answer, locked.companions) != (answer, companions)
     now = timezone.now()
-    if campaign.rsvp_deadline and now > campaign.rsvp_deadline and actor is None:
-        raise AnswerRefused(_("La fecha límite para confirmar «%(title)s» ya pasó.") % {"title": campaign.title})
-    locked.answer, locked.companions = answer, companions if answer == Invitation.Answer.ATTENDING else 0
-    locked.answered_via, locked.answered_at = via, now
+    locked.answer, locked.companions, locked.answered_via, locked.answered_at = answer, companions, via, now
     locked.save(update_fields=["answer", "companions", "answered_via", "answered_at"])
-    AnswerRecord.objects.create(invitation=locked, answer=answer, companions=locked.companions, via=via, at=now,
-                                recorded_by=actor)
+    record = AnswerRecord.objects.create(invitation=locked, answer=answer, companions=companions, via=via, at=now,
+                                         recorded_by=actor, note=note[:300])
+    if confirm and changed:
+        from .confirmations import answer_confirm
+
+        transaction.on_commit(lambda: answer_confirm.enqueue(record.pk))
     return locked
+
+
+def answer_summary(invitation: Invitation) -> str:
+    """What the guest chose, in the guest's words ("" while there is no answer)."""
+    if invitation.answer == Invitation.Answer.DECLINED:
+        return _("Usted indicó que no podrá asistir.")
+    if invitation.answer != Invitation.Answer.ATTENDING:
+        return ""
+    if not invitation.companions:
+        return _("Usted confirmó su asistencia.")
+    return ngettext("Usted confirmó su asistencia con %(n)d acompañante.",
+                    "Usted confirmó su asistencia con %(n)d acompañantes.", invitation.companions) % {
+        "n": invitation.companions}

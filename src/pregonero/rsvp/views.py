@@ -1,3 +1,254 @@
-"""Placeholder: filled in by issue 5."""
+"""The guest's personal invitation (``/i/<token>``) and what hangs from it (image, calendar, opt-out), the
+privacy notice, and the office's entry of answers received by phone, letter or in person.
 
-urlpatterns = []
+The token is the only key: an unknown, malformed or expired one gets the same 404 page and counts as a miss
+for the caller's IP address; too many misses get 429. A valid token is always served (guests at the venue may
+share one IP address with somebody who mistyped a link), and its page costs one indexed query.
+"""
+
+import re
+from datetime import timedelta
+from functools import wraps
+from urllib.parse import quote_plus
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from pregonero.accounts.roles import Role
+from pregonero.campaigns.models import State
+from pregonero.campaigns.placeholders import fill, values_for
+from pregonero.campaigns.services import acts_as
+from pregonero.campaigns.views import visible_campaign_or_404
+from pregonero.directory.models import Contact
+from pregonero.directory.selectors import contact_search
+from pregonero.directory.services import contact_opt_out
+from pregonero.sending.media import image_of
+
+from .calendar import invitation_ics
+from .models import Invitation
+from .qr import qr_svg
+from .services import AnswerRefused, answer_deadline, answer_summary, guest_refusal, invitation_answer
+from .throttle import throttle_hit
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
+MISS_LIMIT, MISS_WINDOW_SECONDS = 20, 600  # wrong links per IP address and window
+PAGE_STATES = (State.SENDING, State.SENT, State.CLOSED, State.CANCELLED)
+PAGE_LIFETIME = timedelta(days=30)  # after the event, its links stop working
+
+
+# --------------------------------------------------------------------------- the guest's side
+
+
+def guest_invitation(token: str) -> Invitation | None:
+    if not TOKEN_RE.fullmatch(token):
+        return None
+    live = Invitation.objects.select_related("campaign", "contact").filter(
+        token=token, campaign__state__in=PAGE_STATES, contact__erased_at__isnull=True)
+    cutoff = timezone.now() - PAGE_LIFETIME
+    try:
+        return live.exclude(campaign__starts_at__lt=cutoff).get()
+    except Invitation.DoesNotExist:
+        return None
+
+
+def private(response: HttpResponse) -> HttpResponse:
+    """The token is in the URL: keep it out of shared caches, other sites' referrers and search engines.
+
+    "same-origin", not "no-referrer": under "no-referrer" browsers send ``Origin: null`` with the page's own
+    form POSTs (Fetch standard), which Django's CSRF check rightly refuses. Other sites still get no referrer.
+    """
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    response["Referrer-Policy"] = "same-origin"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def missed(request) -> HttpResponse:
+    """The one answer to every wrong link, whatever was wrong with it."""
+    ip = request.META.get("REMOTE_ADDR", "")
+    if not throttle_hit(f"invitation-miss:{ip}", MISS_LIMIT, MISS_WINDOW_SECONDS):
+        response = render(request, "rsvp/invitation_throttled.html", status=429)
+        response["Retry-After"] = str(MISS_WINDOW_SECONDS)
+        return response
+    return render(request, "rsvp/invitation_missing.html", status=404)
+
+
+def by_token(view):
+    @wraps(view)
+    def wrapper(request, token, *args, **kwargs):
+        invitation = guest_invitation(token)
+        if invitation is None:
+            return private(missed(request))
+        return private(view(request, invitation, *args, **kwargs))
+
+    return wrapper
+
+
+def companions_from(value) -> int:
+    try:
+        return int(str(value or "0").strip())
+    except ValueError:
+        return -1  # not a number: refused with the allowed range
+
+
+def page_context(invitation: Invitation) -> dict:
+    campaign, contact = invitation.campaign, invitation.contact
+    values = values_for(campaign, contact)
+    place = " ".join(part for part in (campaign.venue, campaign.address) if part)
+    attending = invitation.answer == Invitation.Answer.ATTENDING and campaign.state != State.CANCELLED
+    return {
+        "invitation": invitation, "campaign": campaign, "guest": str(contact), "values": values,
+        "message": fill(campaign.message_text, values),
+        "map_url": f"https://www.google.com/maps/search/?api=1&query={quote_plus(place)}" if place else "",
+        "deadline": answer_deadline(campaign), "refusal": guest_refusal(campaign),
+        "summary": answer_summary(invitation), "qr": mark_safe(qr_svg(invitation, scale=8)) if attending else "",
+        "opted_out": contact.whatsapp_opt_out and contact.email_opt_out,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@by_token
+def invitation_page(request, invitation):
+    error = ""
+    if request.method == "POST":
+        try:
+            invitation_answer(invitation=invitation, answer=request.POST.get("answer", ""), via=Invitation.Via.LINK,
+                              companions=companions_from(request.POST.get("companions")))
+        except AnswerRefused as refusal:
+            error = str(refusal)
+        else:
+            return redirect(reverse("rsvp:invitation", args=[invitation.token]) + "?respuesta=1#answer")
+    context = {**page_context(invitation), "error": error, "saved": bool(request.GET.get("respuesta"))}
+    return render(request, "rsvp/invitation.html", context, status=400 if error else 200)
+
+
+@require_http_methods(["GET"])
+@by_token
+def invitation_image(request, invitation):
+    """The campaign's invitation image (or the office's generic card), reachable only through a guest's link."""
+    image = image_of(invitation.campaign)
+    if not image.path.is_file():
+        return render(request, "rsvp/invitation_missing.html", status=404)
+    response = FileResponse(image.path.open("rb"), content_type=image.mime_type or "image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_http_methods(["GET"])
+@by_token
+def invitation_calendar(request, invitation):
+    if invitation.campaign.starts_at is None:
+        return render(request, "rsvp/invitation_missing.html", status=404)
+    response = HttpResponse(invitation_ics(invitation), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="evento.ics"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@by_token
+def invitation_opt_out(request, invitation):
+    """"No deseo recibir más invitaciones": a confirm step, then the same opt-out as a "BAJA" on WhatsApp."""
+    done = request.method == "POST"
+    if done:
+        contact_opt_out(contact=invitation.contact, whatsapp=True, email=True,
+                        source=f"Enlace personal: baja ({invitation.campaign.folio})")
+    return render(request, "rsvp/invitation_opt_out.html", {"invitation": invitation, "done": done})
+
+
+def privacy_contact() -> str:
+    """Where ARCO requests go: PRIVACY_EMAIL, else the address the office's mail comes from."""
+    configured = getattr(settings, "PRIVACY_EMAIL", "") or getattr(settings, "UNSUBSCRIBE_EMAIL", "")
+    return configured or settings.DEFAULT_FROM_EMAIL.rsplit("<", 1)[-1].rstrip(">")
+
+
+def privacy(request):
+    return render(request, "rsvp/invitation_privacy.html", {"contact_email": privacy_contact()})
+
+
+# --------------------------------------------------------------------------- the office's side
+
+STAFF_VIA = [(v, label) for v, label in Invitation.Via.choices if v in ("phone", "letter", "in_person")]
+
+
+class StaffAnswerForm(forms.Form):
+    answer = forms.ChoiceField(label=gettext_lazy("Respuesta"), widget=forms.RadioSelect, choices=[
+        (Invitation.Answer.ATTENDING, gettext_lazy("Asistirá")),
+        (Invitation.Answer.DECLINED, gettext_lazy("No asistirá")),
+    ])
+    companions = forms.IntegerField(label=gettext_lazy("Acompañantes"), min_value=0, initial=0, required=False)
+    via = forms.ChoiceField(label=gettext_lazy("Recibida por"), choices=STAFF_VIA)
+    note = forms.CharField(label=gettext_lazy("Nota"), max_length=300, required=False,
+                           help_text=gettext_lazy("Quién llamó, número de oficio, quién lo recibió…"))
+
+    def __init__(self, *args, campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        if campaign.max_companions:  # the upper limit is invitation_answer's to check, with its message
+            self.fields["companions"].widget.attrs["max"] = campaign.max_companions
+        else:
+            del self.fields["companions"]
+
+
+def staff_campaign(request, folio):
+    campaign = visible_campaign_or_404(request, folio)
+    if not (acts_as(request.user, Role.DATABASE, campaign) or acts_as(request.user, Role.SOCIAL_MEDIA, campaign)):
+        raise PermissionDenied(_("Registrar respuestas corresponde a Base de Datos y a Redes Sociales y Difusión."))
+    return campaign
+
+
+@login_required
+def answers(request, folio):
+    """Find a guest of the campaign by name (or organization, number…) to record an answer."""
+    campaign = staff_campaign(request, folio)
+    q = request.GET.get("q", "").strip()
+    found = []
+    if q:
+        contacts = contact_search(Contact.objects.filter(invitations__campaign=campaign), q)
+        found = (Invitation.objects.filter(campaign=campaign, contact__in=contacts)
+                 .select_related("contact").order_by("contact__name", "pk")[:50])
+    return render(request, "rsvp/answer_search.html", {"campaign": campaign, "q": q, "found": found})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def answer_entry(request, folio, pk):
+    campaign = staff_campaign(request, folio)
+    invitation = get_object_or_404(Invitation.objects.select_related("contact", "campaign"), pk=pk, campaign=campaign)
+    form = StaffAnswerForm(request.POST or None, campaign=campaign,
+                           initial={"answer": invitation.answer, "companions": invitation.companions})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            invitation_answer(invitation=invitation, answer=data["answer"], via=data["via"], actor=request.user,
+                              companions=data.get("companions") or 0, note=data["note"])
+        except AnswerRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, _("Respuesta de %(guest)s registrada.") % {"guest": invitation.contact})
+            return redirect("rsvp:answer_entry", folio=campaign.folio, pk=invitation.pk)
+    history = invitation.answers.select_related("recorded_by").order_by("-at", "-pk")
+    context = {"campaign": campaign, "invitation": invitation, "form": form, "history": history,
+               "summary": answer_summary(invitation), "closed": guest_refusal(campaign, staff=True),
+               "past_deadline": bool(guest_refusal(campaign))}
+    return render(request, "rsvp/answer_entry.html", context, status=400 if form.errors else 200)
+
+
+urlpatterns = [
+    path("i/<str:token>", invitation_page, name="invitation"),
+    path("i/<str:token>/imagen", invitation_image, name="invitation_image"),
+    path("i/<str:token>/evento.ics", invitation_calendar, name="invitation_calendar"),
+    path("i/<str:token>/baja", invitation_opt_out, name="invitation_opt_out"),
+    path("privacidad/", privacy, name="privacy"),
+    path("solicitudes/<str:folio>/respuestas/", answers, name="answers"),
+    path("solicitudes/<str:folio>/respuestas/<int:pk>/", answer_entry, name="answer_entry"),
+]

@@ -142,8 +142,11 @@ def apply_tap(payload: str, wa_id: str) -> None:
         return
     try:
         invitation_answer(invitation=invitation, answer=ANSWERS[answer], via=Invitation.Via.BUTTON)
-    except AnswerRefused:
-        log.info("quick reply after the deadline or for a closed campaign ignored")
+    except AnswerRefused as refusal:
+        from pregonero.rsvp.confirmations import answer_refusal_reply
+
+        log.info("quick reply after the deadline or for a closed campaign refused; the guest is told why")
+        answer_refusal_reply(invitation=invitation, refusal=str(refusal))
 
 
 def opt_out_number(wa_id: str, *, source: str) -> int:
