@@ -118,4 +118,5 @@ OTHER_ACTIONS = {
     "sending.scheduled": _("Programó el envío"),
     "sending.schedule_cancelled": _("Canceló el envío programado"),
     "sending.schedule_failed": _("El envío programado no pudo iniciar"),
+    "finallist.send": _("Envió la lista final a la dirección"),
 }
