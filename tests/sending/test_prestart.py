@@ -64,7 +64,11 @@ def test_social_media_receives_the_real_invitation_on_whatsapp_and_email(client,
     assert all(b.startswith("rsvp:prueba-") for b in buttons) and len(buttons) == 2
     [mail] = inbox.to(people.social_media.email)
     assert mail["Subject"] == "Invitación: Noche de Cultura en el Parque de las Palapas"
-    assert "/i/prueba-" in mail.get_body(("plain",)).get_content()
+    text = mail.get_body(("plain",)).get_content()
+    assert "/i/prueba-" in text
+    # The link of the test e-mail opens a page that says it is a test (not a "not found" counted as a wrong link).
+    link = text[text.index("/i/prueba-"):].split()[0]
+    assert "Invitación de prueba" in client.get(link).content.decode()
     # Not part of the outbox, nobody invited, the campaign still waits for the real start.
     assert not Message.objects.exists() and not Invitation.objects.exists()
     campaign.refresh_from_db()

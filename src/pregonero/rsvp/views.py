@@ -41,6 +41,8 @@ from .qr import qr_svg
 from .services import AnswerRefused, answer_deadline, answer_summary, guest_refusal, invitation_answer
 from .throttle import throttle_hit
 
+TEST_TOKEN_PREFIX = "prueba-"  # sending.prestart: the token of a test send to oneself
+
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 MISS_LIMIT, MISS_WINDOW_SECONDS = 20, 600  # wrong links per IP address and window
 PAGE_STATES = (State.SENDING, State.SENT, State.CLOSED, State.CANCELLED)
@@ -87,6 +89,8 @@ def missed(request) -> HttpResponse:
 def by_token(view):
     @wraps(view)
     def wrapper(request, token, *args, **kwargs):
+        if token.startswith(TEST_TOKEN_PREFIX):  # the link of a test send to staff: no guest, nothing to count
+            return private(render(request, "rsvp/invitation_test.html"))
         invitation = guest_invitation(token)
         if invitation is None:
             return private(missed(request))
