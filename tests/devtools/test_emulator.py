@@ -176,7 +176,7 @@ def test_bad_and_expired_tokens_give_401_with_code_190(start):
 @pytest.mark.parametrize(("body", "code"), [
     (invitation(name="no_existe"), 132001),
     (invitation(lang="es"), 132001),  # es and es_MX are different templates
-    (invitation(name="recordatorio_evento"), 132001),  # PENDING is not sendable
+    (invitation(name="agradecimiento_evento"), 132001),  # PENDING is not sendable
     (invitation(params=4), 132000),
     (invitation(params=6), 132000),
     ({**invitation(), "messaging_product": "sms"}, 100),
@@ -303,8 +303,8 @@ def test_template_listing_paging_filters_and_lookup(start):
         assert status == 200 and len(page["data"]) <= 2
         names += [t["name"] for t in page["data"]]
         path = page["paging"].get("next", "").removeprefix(server.base_url)
-    assert sorted(names) == ["cancelacion_evento", "invitacion_evento", "invitacion_evento_promo",
-                             "recordatorio_evento"]
+    assert sorted(names) == ["agradecimiento_evento", "cancelacion_evento", "invitacion_evento",
+                             "invitacion_evento_promo", "recordatorio_evento"]
     status, approved = call(server, "GET", f"/v23.0/{WABA_ID}/message_templates?status=APPROVED&name=invitacion")
     (template,) = approved["data"]
     assert [c["type"] for c in template["components"]] == ["HEADER", "BODY", "FOOTER", "BUTTONS"]

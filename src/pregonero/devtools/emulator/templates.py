@@ -33,17 +33,23 @@ INVITATION = {
     ],
 }
 
-# A utility reminder still in review, and a rejected promotional variant: the UI must show both states.
+# The approved reminder to guests who have not answered (sending/reminders.py), with the invitation's buttons so
+# the guest can answer from it; the same parameters as the invitation.
 REMINDER = {
     "name": "recordatorio_evento",
     "language": "es_MX",
-    "status": "PENDING",
+    "status": "APPROVED",
     "category": "UTILITY",
     "components": [
         {"type": "BODY", "text": "{{1}}: le recordamos que {{2}} es el {{3}} a las {{4}} horas en {{5}}. "
-                                 "¡Le esperamos!"},
+                                 "Aún no tenemos su respuesta: le agradeceremos confirmar con los botones de abajo.",
+         "example": {"body_text": [["Lic. María Fernanda López Hernández", "Informe de Gobierno",
+                                    "sábado 12 de diciembre de 2026", "19:00", "Parque de las Palapas"]]}},
+        {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirmo asistencia"},
+                                        {"type": "QUICK_REPLY", "text": "No podré asistir"}]},
     ],
 }
+# A rejected promotional variant, and (below) a thank-you still in review: the UI must show both states.
 REJECTED = {
     "name": "invitacion_evento_promo",
     "language": "es_MX",
@@ -63,7 +69,15 @@ CANCELLATION = {
                                  "cancelado. Le ofrecemos una disculpa."},
     ],
 }
-SEEDED = (INVITATION, REMINDER, REJECTED, CANCELLATION)
+# A thank-you still in review (PENDING: listed, not sendable).
+THANKS = {
+    "name": "agradecimiento_evento",
+    "language": "es_MX",
+    "status": "PENDING",
+    "category": "UTILITY",
+    "components": [{"type": "BODY", "text": "{{1}}: gracias por acompañarnos en {{2}}."}],
+}
+SEEDED = (INVITATION, REMINDER, REJECTED, CANCELLATION, THANKS)
 
 
 @dataclass
