@@ -318,3 +318,10 @@ def test_search_by_name_needs_two_letters_and_shows_sector_organization_and_answ
     assert client.get(url, {"q": "mar limpio"}).json()["results"][0]["answer"] == "No asistirá"
     nobody = client.get(url, {"q": "Zacarías"}).json()
     assert nobody == {"results": [], "message": "Nadie con ese nombre en la lista de este evento."}
+
+
+def test_the_campaign_page_links_the_door_for_office_staff_only(event, people):
+    door = reverse("door:page", args=[event.folio])
+    for user in (people.social_media, people.database, people.director):
+        assert door in logged_in(user).get(reverse("campaigns:detail", args=[event.folio])).content.decode()
+    assert door not in logged_in(people.requester).get(reverse("campaigns:detail", args=[event.folio])).content.decode()
