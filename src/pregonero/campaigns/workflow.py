@@ -118,5 +118,9 @@ OTHER_ACTIONS = {
     "sending.scheduled": _("Programó el envío"),
     "sending.schedule_cancelled": _("Canceló el envío programado"),
     "sending.schedule_failed": _("El envío programado no pudo iniciar"),
+    "sending.reminder_planned": _("Programó un recordatorio"),
+    "sending.reminder_cancelled": _("Canceló un recordatorio"),
+    "sending.reminder_sent": _("Recordatorio a quienes no han respondido"),
+    "sending.reminder_failed": _("Un recordatorio programado no se envió"),
     "finallist.send": _("Envió la lista final a la dirección"),
 }

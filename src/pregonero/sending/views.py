@@ -87,6 +87,7 @@ def resend_options(campaign) -> list[dict]:
 
 def panel_context(request, campaign) -> dict:
     from .prestart import start_panel_context
+    from .reminders import reminders_panel_context
 
     may_send = acts_as(request.user, Role.SOCIAL_MEDIA, campaign)
     now = progress(campaign) if shows_progress(campaign) else None
@@ -106,6 +107,8 @@ def panel_context(request, campaign) -> dict:
         context["resend_options"] = resend_options(campaign)
     if context["can_start_send"]:
         context.update(start_panel_context(request, campaign))  # the schedule, the tier warning, the test send
+    if now:
+        context.update(reminders_panel_context(request, campaign))  # reminders to guests who have not answered
     return context
 
 
@@ -197,6 +200,6 @@ urlpatterns = [
     path("solicitudes/<str:folio>/envio/destinatarios/", recipients, name="recipients"),
 ]
 
-from . import views_start  # noqa: E402  (its views live beside these, under the same namespace)
+from . import views_reminders, views_start  # noqa: E402  (their views live beside these, under the same namespace)
 
-urlpatterns += views_start.urlpatterns
+urlpatterns += views_start.urlpatterns + views_reminders.urlpatterns
