@@ -226,12 +226,20 @@ WHATSAPP_API_BASE_URL = os.environ.get("WHATSAPP_API_BASE_URL") or (
 WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v24.0")
 WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
 WHATSAPP_WABA_ID = os.environ.get("WHATSAPP_WABA_ID", "200000000000001")
+WHATSAPP_TIMEOUT = env_int("WHATSAPP_TIMEOUT", 15)  # seconds for one API request, connection included
 # Unique people the account may start conversations with in 24 h (Meta's messaging tier; None: unlimited).
 # The panel warns before a send that would pass it. 250 is a new account's tier, and the emulator's too.
 WHATSAPP_DAILY_TIER = parse_daily_tier(os.environ.get("WHATSAPP_DAILY_TIER") or "250")
 
 # No invitations leave between these local times (TIME_ZONE) unless a send overrides it; "" turns it off.
 SENDING_QUIET_HOURS = os.environ.get("SENDING_QUIET_HOURS", "21:00-08:00")
+# The dispatcher's clock, in seconds: how long a claimed batch stays one worker's; how long a message whose outcome
+# is unknown (worker died, request timed out) waits for its status webhook before it may go out again; the retry
+# backoff after a transient error (doubling from the base up to the cap, with jitter).
+SENDING_LEASE_SECONDS = env_int("SENDING_LEASE_SECONDS", 120)
+SENDING_RECONCILE_SECONDS = env_int("SENDING_RECONCILE_SECONDS", 600)
+SENDING_BACKOFF_BASE = env_int("SENDING_BACKOFF_BASE", 30)
+SENDING_BACKOFF_CAP = env_int("SENDING_BACKOFF_CAP", 3600)
 # Shared pace per sender, in messages per second, for all workers together (reference §4: 80 by default, up to
 # 1,000 once Meta raises the number's throughput). 0 turns our pace off: only for benchmarks against the emulator.
 WHATSAPP_RATE_LIMIT = env_float("WHATSAPP_RATE_LIMIT", 80.0, maximum=1000.0)

@@ -28,6 +28,7 @@ from . import media, ratelimit
 from .channels.base import Channel, SendError, SendResult
 from .channels.email import EmailChannel
 from .channels.whatsapp import WhatsAppClient, WhatsAppConfig
+from .inbound import apply_pending_events
 from .models import Message, SendControl
 from .quiet import in_quiet_hours
 
@@ -54,8 +55,12 @@ def release_stale(now) -> None:
     Message.objects.filter(state=Message.State.SENDING, outcome_unknown=False, lease_expires_at__lt=now).update(
         outcome_unknown=True, lease_owner="", lease_expires_at=None, updated_at=now)
     window = timedelta(seconds=setting("SENDING_RECONCILE_SECONDS", 600))
-    Message.objects.filter(state=Message.State.SENDING, outcome_unknown=True, updated_at__lt=now - window).update(
-        state=Message.State.QUEUED, outcome_unknown=False, next_attempt_at=now, updated_at=now)
+    overdue = Message.objects.filter(state=Message.State.SENDING, outcome_unknown=True, updated_at__lt=now - window)
+    if overdue.exists():
+        # A status already received but not applied yet (its task queued behind others, or lost with a killed
+        # worker) may say the message went out: it must count before the message may be sent again.
+        apply_pending_events()
+    overdue.update(state=Message.State.QUEUED, outcome_unknown=False, next_attempt_at=now, updated_at=now)
 
 
 def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Message]:
@@ -164,7 +169,8 @@ def changes_for(outcome: Outcome, now) -> dict:
     """The column values one outcome sets on its (still in flight) message."""
     message, error = outcome.message, outcome.error
     attempts = message.attempts + 1
-    lease = {"lease_owner": "", "lease_expires_at": None, "updated_at": now}
+    # The outcome is known now, even if another worker's claim found the lease run out and marked it unknown.
+    lease = {"lease_owner": "", "lease_expires_at": None, "outcome_unknown": False, "updated_at": now}
     if error is None:
         return {**lease, "state": Message.State.SENT, "provider_id": outcome.result.provider_id, "sent_at": now,
                 "attempts": attempts, "error_code": "", "error_reason": ""}

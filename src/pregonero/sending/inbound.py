@@ -58,6 +58,20 @@ def apply_event(event: WebhookEvent) -> None:
                         opt_out_number(preference.get("wa_id", ""), source="WhatsApp: dejar de recibir marketing")
 
 
+def apply_pending_events() -> int:
+    """Applies every stored webhook not applied yet, oldest first, and returns how many. Their own tasks normally
+    do it; this is for when a received status must count now (before a message of unknown outcome may go out
+    again) and for events whose task died with a killed worker (django-tasks-db leaves that task "running" for
+    ever). Applying an event twice changes nothing."""
+    from .tasks import apply_webhook
+
+    pending = WebhookEvent.objects.filter(processed_at__isnull=True).order_by("received_at", "pk")
+    ids = list(pending.values_list("pk", flat=True))
+    for event_id in ids:
+        apply_webhook.call(event_id)
+    return len(ids)
+
+
 def apply_status(status: dict) -> None:
     new_state = status.get("status")
     if new_state not in TIME_FIELD:

@@ -1,10 +1,12 @@
 import socket
 import threading
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from pregonero.sending.dispatcher import Dispatcher
+from pregonero.sending.inbound import apply_pending_events
 
 
 class Command(DatabaseWorkerCommand):
@@ -19,10 +21,13 @@ class Command(DatabaseWorkerCommand):
         parser.add_argument("--no-dispatcher", action="store_true", help=_("Solo tareas, sin enviar mensajes."))
 
     def handle(self, *args, no_dispatcher=False, **options):
+        # A worker killed mid-task leaves that task "running" for ever: apply the webhooks it may have taken.
+        apply_pending_events()
         if no_dispatcher or options.get("batch"):
             return super().handle(*args, **options)
         stop = threading.Event()
-        dispatcher = Dispatcher(f"{socket.gethostname()}-{threading.get_native_id()}")
+        dispatcher = Dispatcher(f"{socket.gethostname()}-{threading.get_native_id()}",
+                                lease_seconds=settings.SENDING_LEASE_SECONDS)
         thread = threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True)
         thread.start()
         try:
