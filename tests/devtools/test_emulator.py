@@ -396,3 +396,17 @@ def test_cli_prints_spanish_line_and_stops_on_sigterm(tmp_path):
         assert process.wait(timeout=5) == 0
     finally:
         process.kill()
+
+
+def test_every_accepted_message_is_appended_to_the_jsonl_log(start, tmp_path):
+    log = tmp_path / "emulator.jsonl"
+    server = start(statuses=False, log_path=str(log))
+    send(server, invitation(opaque="msg:1"))
+    send(server, invitation(opaque="msg:2", name="no_existe"))  # refused: not logged
+    send(server, invitation(opaque="msg:3"))
+    server.reset()  # a reset clears the emulator's memory, never the file
+    send(server, invitation(opaque="msg:4"))
+    server.stop()
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [line["biz_opaque_callback_data"] for line in lines] == ["msg:1", "msg:3", "msg:4"]
+    assert lines[0]["id"].startswith("wamid.") and lines[0]["request"]["template"]["name"] == "invitacion_evento"

@@ -87,6 +87,8 @@ class EmulatorConfig:
     recipients: dict[str, str] = field(default_factory=dict)  # exact number (digits) -> behaviour
     extra_templates: list[dict] = field(default_factory=list)
     seed: int | None = None
+    # Every accepted message is appended to this file as one JSON line (None: kept in memory only).
+    log_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.timeout_mode not in TIMEOUT_MODES:
@@ -143,7 +145,7 @@ def check_behaviour(behaviour: str) -> str:
 RUNTIME_FIELDS = frozenset(
     f.name for f in fields(EmulatorConfig)
     if f.name not in {"host", "port", "phone_number_id", "waba_id", "display_phone_number", "seed",
-                      "recipient_patterns", "recipients", "extra_templates",
+                      "recipient_patterns", "recipients", "extra_templates", "log_path",
                       # The sender pool, its queue and session are built once at start.
                       "webhook_concurrency", "webhook_queue_size", "webhook_timeout"}
 )

@@ -59,6 +59,9 @@ class EmulatorServer:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.dispatcher.close()
+        if self.state.log_file is not None:
+            self.state.log_file.close()
+            self.state.log_file = None
 
     # On a background thread (tests, embedded mode) ------------------------------------------------------------
 

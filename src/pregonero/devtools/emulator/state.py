@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 import re
 from collections import Counter, deque
@@ -79,6 +80,7 @@ class Fault:
 class EmulatorState:
     def __init__(self, config: EmulatorConfig):
         self.config = config
+        self.log_file = None  # the JSONL log, opened on the first accepted message; reset() keeps appending
         self.clock = Clock()
         self.reset()
 
@@ -177,6 +179,10 @@ class EmulatorState:
     # Message log --------------------------------------------------------------------------------------------
 
     def record(self, message: LoggedMessage) -> None:
+        if self.config.log_path:
+            if self.log_file is None:
+                self.log_file = open(self.config.log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self.log_file.write(json.dumps(message.as_json(), ensure_ascii=False) + "\n")
         self.log.append(message)
         self.by_wamid[message.wamid] = message
         self.stats["accepted"] += 1

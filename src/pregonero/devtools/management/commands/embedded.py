@@ -22,7 +22,8 @@ class Command(BaseCommand):
         if settings.MAIL_SINK_ENABLED:
             commands["correo"] = [*pregonero, "mailsink", "--port", str(settings.MAIL_SINK_PORT)]
         if settings.WHATSAPP_EMULATOR:
-            commands["whatsapp"] = [*pregonero, "whatsapp-emulator", "--port", str(settings.WHATSAPP_EMULATOR_PORT)]
+            commands["whatsapp"] = [*pregonero, "whatsapp-emulator", "--port", str(settings.WHATSAPP_EMULATOR_PORT),
+                                    "--log", str(settings.DATA_DIR / "whatsapp-emulator.jsonl")]
         children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         stopping = False
 

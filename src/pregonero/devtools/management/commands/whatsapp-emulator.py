@@ -40,6 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--timeout-mode", choices=TIMEOUT_MODES, default="accepted")
         parser.add_argument("--no-mx-quirk", action="store_true", help="Sin el 521 de México.")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--log", default=None, metavar="ARCHIVO",
+                            help="Añade cada mensaje aceptado a este archivo, una línea JSON por mensaje.")
 
     def handle(self, *args, **options):
         port = options["port"]
@@ -53,7 +55,7 @@ class Command(BaseCommand):
             "duplicate_probability": options["duplicate_probability"],
             "transient_error_rate": options["transient_error_rate"], "timeout_rate": options["timeout_rate"],
             "timeout_hold": options["timeout_hold"], "timeout_mode": options["timeout_mode"],
-            "mx_521_quirk": not options["no_mx_quirk"], "seed": options["seed"],
+            "mx_521_quirk": not options["no_mx_quirk"], "seed": options["seed"], "log_path": options["log"],
         }
         if options["no_callback"]:
             overrides["callback_url"] = None
