@@ -55,13 +55,17 @@ PAGE_LIFETIME = timedelta(days=30)  # after the event, its links stop working
 def guest_invitation(token: str) -> Invitation | None:
     if not TOKEN_RE.fullmatch(token):
         return None
-    live = Invitation.objects.select_related("campaign", "contact").filter(
-        token=token, campaign__state__in=PAGE_STATES, contact__erased_at__isnull=True)
-    cutoff = timezone.now() - PAGE_LIFETIME
+    # Found by its unique token, then checked on the row: a fifth faster than the same conditions as filters
+    # across the joins (the ORM's cost, not the database's; bench/rsvp_load.py).
     try:
-        return live.exclude(campaign__starts_at__lt=cutoff).get()
+        invitation = Invitation.objects.select_related("campaign", "contact").get(token=token)
     except Invitation.DoesNotExist:
         return None
+    campaign = invitation.campaign
+    expired = campaign.starts_at is not None and campaign.starts_at < timezone.now() - PAGE_LIFETIME
+    if campaign.state not in PAGE_STATES or invitation.contact.erased_at is not None or expired:
+        return None
+    return invitation
 
 
 def private(response: HttpResponse) -> HttpResponse:
