@@ -99,3 +99,20 @@ def test_inbox_in_spanish_and_in_english(client, people, make_campaign):
     assert "Public Relations Office (Director)" in page  # the role shown in the top bar
     assert "Bandeja" not in page
     assert "En revisión de la Dirección" not in page
+
+
+def test_dates_in_words_follow_the_page_language():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from django.utils import translation
+
+    from pregonero.campaigns.templatetags.campaigns_tags import long_datetime
+
+    moment = datetime(2026, 12, 21, 19, 0, tzinfo=ZoneInfo("America/Cancun"))
+    with translation.override("es-mx"):
+        assert long_datetime(moment, "weekday") == "lunes 21 de diciembre a las 19:00"
+        assert long_datetime(moment, "year") == "21 de diciembre de 2026, 19:00 h"
+    with translation.override("en"):
+        assert long_datetime(moment, "weekday") == "Monday, December 21 at 19:00"
+        assert long_datetime(moment) == "December 21 at 19:00"

@@ -1,5 +1,6 @@
 from django import template
-from django.utils.translation import gettext as _, ngettext
+from django.utils import formats, timezone
+from django.utils.translation import get_language, gettext as _, ngettext, pgettext
 
 from pregonero.campaigns.models import State
 from pregonero.campaigns.notifications import describe as describe_entry
@@ -39,3 +40,20 @@ def waited(delta):
     if minutes >= 60:
         return _("%(n)d h") % {"n": minutes // 60}
     return _("%(n)d min") % {"n": max(minutes, 0)}
+
+
+@register.filter
+def long_datetime(value, style=""):
+    """A date and time in words, in the page's language: "lunes 21 de diciembre a las 19:00" in Spanish (lower
+    case, as Spanish writes months and weekdays), "Monday, December 21 at 19:00" in English.
+    ``style``: "weekday" adds the day of the week, "year" the year."""
+    if not value:
+        return ""
+    if style == "weekday":
+        pattern = pgettext("date format with weekday", "l j \\d\\e F \\a \\l\\a\\s H:i")
+    elif style == "year":
+        pattern = pgettext("date format with year", "j \\d\\e F \\d\\e Y, H:i \\h")
+    else:
+        pattern = pgettext("date format", "j \\d\\e F \\a \\l\\a\\s H:i")
+    text = formats.date_format(timezone.localtime(value), pattern)
+    return text.lower() if (get_language() or "es").startswith("es") else text
