@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -135,13 +136,16 @@ def book_slots(messages: list[Message]) -> dict[int, float]:
 
 
 async def run_batch(messages: list[Message], slots: dict[int, float] | None = None, images: list = (),
-                    media_ids: dict[int, str] | None = None) -> tuple[list[Outcome], dict[int, str]]:
+                    media_ids: dict[int, str] | None = None, *, channels: dict | None = None,
+                    gate: asyncio.Semaphore | None = None) -> tuple[list[Outcome], dict[int, str]]:
     """Sends the batch concurrently: one WhatsApp client (one connection pool), e-mail in threads. Uploads the
-    header images that still need a media id first; returns the outcomes and the new media ids."""
-    channels = {"email": EmailChannel()}
-    if any(m.channel == Message.Channel.WHATSAPP for m in messages):
+    header images that still need a media id first; returns the outcomes and the new media ids. Channels and gate
+    given by a ``Sender`` serve its other batches too and stay open."""
+    own = channels is None
+    channels = {"email": EmailChannel()} if own else channels
+    if "whatsapp" not in channels and any(m.channel == Message.Channel.WHATSAPP for m in messages):
         channels["whatsapp"] = whatsapp_channel()
-    gate = asyncio.Semaphore(int(setting("SENDING_CONCURRENCY", 100)))
+    gate = gate or asyncio.Semaphore(int(setting("SENDING_CONCURRENCY", 100)))
     slots = slots or {}
     try:
         uploaded = {}
@@ -152,8 +156,61 @@ async def run_batch(messages: list[Message], slots: dict[int, float] | None = No
                                           for m in messages))
         return list(outcomes), uploaded
     finally:
-        for channel in channels.values():
+        for channel in channels.values() if own else ():
             await channel.aclose()
+
+
+def batch_arguments(messages: list[Message]) -> dict:
+    """What ``run_batch`` needs besides the messages: their booked slots, the header images still to upload and
+    the media ids already known."""
+    return {"slots": book_slots(messages), "images": media.images_to_upload(messages),
+            "media_ids": media.current_media_ids({m.campaign_id for m in messages})}
+
+
+def batch_record(result: tuple[list[Outcome], dict[int, str]]) -> None:
+    outcomes, uploaded = result
+    media.save(uploaded)
+    record(outcomes)
+
+
+@dataclass
+class InFlight:
+    task: asyncio.Task  # of run_batch
+    uploads: bool  # it uploads a header image: its media id must be stored before the next batch looks for one
+
+
+class Sender:
+    """The sends of a running dispatcher: one event loop, one set of channels (one WhatsApp connection pool) and
+    one concurrency gate for all its batches. The loop runs only while the dispatcher waits for a batch; while it
+    records the batch before and claims the next, the requests already out keep the provider busy and their
+    answers wait in the sockets. Claim, send and record in turn left the provider idle a third of the time, and a
+    loop per batch reconnected every time (bench/send_throughput.py). No thread: Django's database calls stay out
+    of the running loop, and threads would fight over the GIL."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.channels = {"email": EmailChannel()}
+        self.gate = asyncio.Semaphore(int(setting("SENDING_CONCURRENCY", 100)))
+
+    def submit(self, messages: list[Message]) -> InFlight:
+        arguments = batch_arguments(messages)
+        batch = run_batch(messages, **arguments, channels=self.channels, gate=self.gate)
+        return InFlight(self.loop.create_task(batch), uploads=bool(arguments["images"]))
+
+    def result(self, batch: InFlight) -> tuple[list[Outcome], dict[int, str]]:
+        return self.loop.run_until_complete(batch.task)
+
+    def close(self) -> None:
+        async def close():
+            leftovers = asyncio.all_tasks() - {asyncio.current_task()}  # batches dropped by an error: their leases
+            for task in leftovers:                                       # will run out
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+            for channel in self.channels.values():
+                await channel.aclose()
+
+        self.loop.run_until_complete(close())
+        self.loop.close()
 
 
 # --------------------------------------------------------------------------- record
@@ -190,17 +247,34 @@ def record(outcomes: list[Outcome]) -> None:
     first (sent, delivered) is never undone, it only gains the provider id."""
     now = timezone.now()
     with transaction.atomic():
+        record_accepted([outcome for outcome in outcomes if outcome.error is None], now)
         for outcome in outcomes:
-            message = outcome.message
-            moved = Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
-                **changes_for(outcome, now))
-            if not moved and outcome.result is not None:
-                Message.objects.filter(pk=message.pk, provider_id="").update(provider_id=outcome.result.provider_id)
+            if outcome.error is not None:  # few, each with its own reason and retry time
+                Message.objects.filter(pk=outcome.message.pk, state=Message.State.SENDING).update(
+                    **changes_for(outcome, now))
         for outcome in outcomes:
             if outcome.error is not None and outcome.error.kind == SendError.ACCOUNT:
                 campaign_pause(campaign_id=outcome.message.campaign_id, reason=outcome.error.reason)
         for campaign_id in {outcome.message.campaign_id for outcome in outcomes}:
             campaign_finish_if_done(campaign_id)
+
+
+def record_accepted(outcomes: list[Outcome], now) -> None:
+    """The accepted messages of a batch (nearly all of it) as ``changes_for`` writes them, in one executemany: one
+    ORM update per row cost more than sending the message (profile in bench/send_throughput.py)."""
+    if not outcomes:
+        return
+    table, when = Message._meta.db_table, connection.ops.adapt_datetimefield_value(now)
+    rows = [(Message.State.SENT, o.result.provider_id, when, when, False, o.message.pk, Message.State.SENDING)
+            for o in outcomes]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET state = %s, provider_id = %s, sent_at = %s, updated_at = %s, "  # noqa: S608
+            "outcome_unknown = %s, attempts = attempts + 1, error_code = '', error_reason = '', lease_owner = '', "
+            "lease_expires_at = NULL WHERE id = %s AND state = %s", rows)
+        if cursor.rowcount < len(rows):  # a status webhook came first: keep its state, add the provider id
+            cursor.executemany(f"UPDATE {table} SET provider_id = %s WHERE id = %s AND provider_id = ''",  # noqa: S608
+                               [(o.result.provider_id, o.message.pk) for o in outcomes])
 
 
 def campaign_pause(*, campaign_id: int, reason: str) -> bool:
@@ -226,7 +300,10 @@ def finish_idle_campaigns() -> int:
 
 def campaign_finish_if_done(campaign_id: int) -> bool:
     """A sending campaign with nothing queued, in flight or unknown is sent: tell the requester."""
-    if Message.objects.filter(campaign_id=campaign_id, state__in=OPEN_STATES).exists():
+    still_open = Message.objects.filter(campaign_id=campaign_id, state__in=OPEN_STATES)
+    # Newest first: sends are claimed oldest first, so the campaign's index finds an open one at once instead of
+    # walking every message already sent (that grew with each batch: bench/send_throughput.py).
+    if still_open.order_by("-pk").values_list("pk", flat=True)[:1]:
         return False
     now = timezone.now()
     if not Campaign.objects.filter(pk=campaign_id, state=State.SENDING).update(state=State.SENT, state_changed_at=now):
@@ -248,29 +325,50 @@ class Dispatcher:
         self.worker_id, self.batch_size = worker_id, batch_size
         self.lease_seconds, self.idle_sleep = lease_seconds, idle_sleep
 
+    def claim_batch(self) -> list[Message]:
+        size = ratelimit.batch_size_for(list(Message.Channel.values), self.batch_size, self.lease_seconds)
+        return claim(self.worker_id, size, self.lease_seconds)
+
     def run_once(self) -> int:
         """Claims, sends and records one batch; returns how many messages it handled."""
-        channels = list(Message.Channel.values)
-        size = ratelimit.batch_size_for(channels, self.batch_size, self.lease_seconds)
-        messages = claim(self.worker_id, size, self.lease_seconds)
+        messages = self.claim_batch()
         if not messages:
             finish_idle_campaigns()
             return 0
-        known = media.current_media_ids({m.campaign_id for m in messages})
-        outcomes, uploaded = asyncio.run(run_batch(messages, book_slots(messages), media.images_to_upload(messages),
-                                                   known))
-        media.save(uploaded)
-        record(outcomes)
+        batch_record(asyncio.run(run_batch(messages, **batch_arguments(messages))))
         return len(messages)
 
     def run_forever(self, stop_event: threading.Event) -> None:
-        while not stop_event.is_set():
-            if not connection.in_atomic_block:  # a test's transaction must survive the loop
-                close_old_connections()
-            try:
-                handled = self.run_once()
-            except Exception:
-                log.exception("dispatcher batch failed; trying again shortly")
-                handled = 0
-            if not handled:
-                stop_event.wait(self.idle_sleep)
+        """Sends until ``stop_event`` is set, one batch ahead: the next batch is in flight before the last one is
+        recorded (see ``Sender``). On stop, what is in flight is recorded first."""
+        in_flight: deque[InFlight] = deque()
+        sender = Sender()
+        try:
+            while not stop_event.is_set():
+                if not connection.in_atomic_block:  # a test's transaction must survive the loop
+                    close_old_connections()
+                try:
+                    busy = self.step(sender, in_flight) or in_flight
+                except Exception:
+                    log.exception("dispatcher batch failed; trying again shortly")
+                    busy = False
+                if not busy:
+                    stop_event.wait(self.idle_sleep)
+            while in_flight:
+                batch_record(sender.result(in_flight.popleft()))
+        finally:
+            sender.close()
+
+    def step(self, sender: Sender, in_flight: deque[InFlight]) -> int:
+        """Claims a batch and starts sending it, then records the batches before it, leaving one in flight."""
+        messages = self.claim_batch()
+        if messages and in_flight and in_flight[-1].uploads:
+            while in_flight:
+                batch_record(sender.result(in_flight.popleft()))
+        if messages:
+            in_flight.append(sender.submit(messages))
+        else:
+            finish_idle_campaigns()
+        while len(in_flight) > (1 if messages else 0):
+            batch_record(sender.result(in_flight.popleft()))
+        return len(messages)
