@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "pregonero.sending",
     "pregonero.rsvp",
     "pregonero.devtools",
+    "pregonero.ops",  # backup and restore: pregonero backup / pregonero restore
 ]
 
 MIDDLEWARE = [
