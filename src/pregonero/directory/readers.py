@@ -10,6 +10,7 @@ as in files written by openpyxl); error values (#N/A, #¡REF!…) become "". Ver
 only the first row of a merge carries the value.
 """
 
+import copy
 import csv
 import datetime
 import itertools
@@ -19,6 +20,7 @@ import os
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -32,6 +34,11 @@ SNIFF_BYTES = 64 * 1024
 DEFAULT_MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
 # Real xlsx/ods XML deflates ~5-30x; zip bombs reach ~1000x. Only big members are judged: tiny ones vary wildly.
 MAX_ZIP_RATIO, ZIP_RATIO_MIN_BYTES = 200, 1024 * 1024
+MAX_ZIP_MEMBERS, ZIP_READ_CHUNK = 10_000, 1024 * 1024
+# A DOCTYPE is where XML entities are declared; spelled in every encoding an XML part may use.
+XML_DECLARATIONS = tuple(marker.encode(encoding) for marker in ("<!DOCTYPE", "<!ENTITY")
+                         for encoding in ("utf-8", "utf-16-le", "utf-16-be"))
+XML_MARKER_TAIL = max(map(len, XML_DECLARATIONS)) - 1  # a marker split across two chunks is still found
 ZIP_MAGIC, OLE_MAGIC, UTF16_BOMS = b"PK\x03\x04", b"\xd0\xcf\x11\xe0", (b"\xff\xfe", b"\xfe\xff")
 ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 ENCRYPTED_OOXML = "EncryptedPackage".encode("utf-16-le")  # a protected .xlsx is an OLE file with this stream
@@ -57,8 +64,12 @@ _MESSAGES = {
     "password": gettext_lazy("«%(name)s» está protegido con contraseña. Quite la contraseña en Excel y vuelva a "
                              "subirlo."),
     "too_big": gettext_lazy("«%(name)s» pesa %(size)s; el máximo permitido es %(limit)s."),
-    "zip_bomb": gettext_lazy("«%(name)s» se descomprime en %(size)s (máximo %(limit)s) o está comprimido de forma "
-                             "anómala; por seguridad no se procesará."),
+    "zip_bomb": gettext_lazy("«%(name)s» se descomprime en más de %(limit)s o está comprimido de forma anómala; "
+                             "por seguridad no se procesará."),
+    "odd_zip": gettext_lazy("«%(name)s» trae archivos repetidos o comprimidos dentro; por seguridad no se procesará. "
+                            "Ábralo en Excel, quite los objetos incrustados y guárdelo de nuevo."),
+    "xml_doctype": gettext_lazy("«%(name)s» contiene declaraciones XML (DOCTYPE) que una hoja de cálculo normal no "
+                                "lleva; por seguridad no se procesará. Ábralo en Excel y guárdelo de nuevo."),
     "too_many_rows": gettext_lazy("«%(name)s» tiene más de %(limit)s filas de datos, el máximo permitido; divídalo "
                                   "en varios archivos."),
     "no_header": gettext_lazy("No se encontró la fila de encabezados en «%(name)s»: la tabla debe tener una fila "
@@ -68,17 +79,18 @@ _MESSAGES = {
 
 
 class UnreadableFile(Exception):
-    """The whole file cannot be imported; ``message`` is ready to show to the user."""
+    """The whole file cannot be imported; ``message`` is ready to show to the user, ``code`` says why ("invalid",
+    "zip_bomb"… the keys of _MESSAGES)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: str = ""):
         super().__init__(message)
-        self.message = message
+        self.message, self.code = message, code
 
 
 def _fail(key: str, name: str, reason: str = "", **params) -> UnreadableFile:
     """An UnreadableFile with message ``key``; ``reason`` (another key) is appended to explain "invalid"."""
     message = str(_MESSAGES[key]) % {"name": name, **params}
-    return UnreadableFile(f"{message} {_MESSAGES[reason]}" if reason else message)
+    return UnreadableFile(f"{message} {_MESSAGES[reason]}" if reason else message, key)
 
 
 @dataclass
@@ -110,42 +122,83 @@ def open_table(path, *, filename: str, max_bytes: int, max_rows: int,
     if size > max_bytes:
         raise _fail("too_big", filename, size=filesizeformat(size), limit=filesizeformat(max_bytes))
     if head.startswith(ZIP_MAGIC):
-        return _open_workbook(path, _zip_format(path, filename, max_unzipped_bytes), filename, max_rows)
+        return _open_workbook(path, workbook_zip_format(path, filename, max_unzipped_bytes), filename, max_rows)
     if head.startswith(OLE_MAGIC):
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if data.find(ENCRYPTED_OOXML) != -1:
                 raise _fail("password", filename)
         return _open_workbook(path, "xls", filename, max_rows)
-    _refuse_non_text(head, filename)
+    refuse_non_text(head, filename)
     return _open_csv(path, head, filename, max_rows)
 
 
-def _zip_format(path, name: str, max_unzipped: int) -> str:
-    """Tell xlsx from ods by the zip's members, refusing encrypted zips and zip bombs before calamine runs."""
+def workbook_zip_format(source, name: str, max_unzipped: int = DEFAULT_MAX_UNZIPPED_BYTES) -> str:
+    """"xlsx" or "ods" for a zip (a path or an open file) that is safe to hand to calamine; raises UnreadableFile.
+
+    Refused before calamine runs: encrypted zips, zip bombs, duplicate or nested archives and XML with a DOCTYPE.
+    """
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(source) as zf:
             infos = zf.infolist()
-            # Declared sizes come from the central directory; calamine would otherwise inflate members blindly.
-            total = sum(info.file_size for info in infos)
-            if total > max_unzipped or any(info.file_size >= ZIP_RATIO_MIN_BYTES
-                                           and info.file_size > MAX_ZIP_RATIO * info.compress_size for info in infos):
-                raise _fail("zip_bomb", name, size=filesizeformat(total), limit=filesizeformat(max_unzipped))
+            _check_directory(infos, name, max_unzipped)
             if any(info.flag_bits & 0x1 for info in infos):
                 raise _fail("password", name)
             names = {info.filename for info in infos}
-            if "mimetype" in names and zf.read("mimetype").strip() == ODS_MIME:
+            if "mimetype" in names and _member_head(zf, "mimetype").strip() == ODS_MIME:
                 # LibreOffice encrypts members itself and says so in the manifest, not in the zip flags.
-                if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml"):
+                if "META-INF/manifest.xml" in names and b"encryption-data" in _member_head(zf, "META-INF/manifest.xml"):
                     raise _fail("password", name)
-                return "ods"
-            if "xl/workbook.xml" in names:
-                return "xlsx"
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+                fmt = "ods"
+            elif "xl/workbook.xml" in names:
+                fmt = "xlsx"
+            else:
+                raise _fail("invalid", name)  # another zip: a .docx, a folder of photos…
+            _check_members(zf, infos, name, max_unzipped)
+            return fmt
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError, OSError,
+            ValueError) as exc:
         raise _fail("invalid", name, "damaged") from exc
-    raise _fail("invalid", name)  # another zip: a .docx, a folder of photos…
 
 
-def _refuse_non_text(head: bytes, name: str) -> None:
+def _check_directory(infos, name: str, max_unzipped: int) -> None:
+    """What the central directory declares: cheap, but it can understate sizes (see _check_members)."""
+    if len({info.filename for info in infos}) != len(infos):
+        # Two members of one name are read differently by different programs: a classic way to smuggle content.
+        raise _fail("odd_zip", name)
+    inflated = any(info.file_size >= ZIP_RATIO_MIN_BYTES and info.file_size > MAX_ZIP_RATIO * info.compress_size
+                   for info in infos)
+    if inflated or len(infos) > MAX_ZIP_MEMBERS or sum(info.file_size for info in infos) > max_unzipped:
+        raise _fail("zip_bomb", name, limit=filesizeformat(max_unzipped))
+
+
+def _member_head(zf: zipfile.ZipFile, member: str, size: int = 1024 * 1024) -> bytes:
+    with zf.open(member) as fh:
+        return fh.read(size)
+
+
+def _check_members(zf: zipfile.ZipFile, infos, name: str, max_unzipped: int) -> None:
+    """Inflates every member in chunks, checking what really comes out. calamine believes neither the declared
+    sizes nor our limits, so a member that inflates past its declared size (which _check_directory judged) is a
+    bomb with a lying header. Office files never nest archives or declare a DOCTYPE (the door to XML entity
+    attacks), so either is refused wherever it appears."""
+    for info in infos:
+        probe = copy.copy(info)
+        probe.file_size += ZIP_READ_CHUNK  # room to see the overflow: zipfile would stop at the declared size
+        size, tail = 0, b""
+        with zf.open(probe) as member:
+            while chunk := member.read(ZIP_READ_CHUNK):
+                if size == 0 and chunk.startswith(ZIP_MAGIC):
+                    raise _fail("odd_zip", name)
+                window = tail + chunk
+                if any(marker in window for marker in XML_DECLARATIONS):
+                    raise _fail("xml_doctype", name)
+                tail, size = window[-XML_MARKER_TAIL:], size + len(chunk)
+                if size > info.file_size:
+                    raise _fail("zip_bomb", name, limit=filesizeformat(max_unzipped))
+
+
+def refuse_non_text(head: bytes, name: str) -> None:
+    """Raises UnreadableFile when the head of a supposed CSV file shows a PDF, a web page or binary data."""
     if head.startswith(b"%PDF"):
         raise _fail("invalid", name, "pdf")
     if head.lstrip(b" \t\r\n\xef\xbb\xbf")[:20].lower().startswith(

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 from django.conf import settings as django_settings
@@ -300,9 +301,18 @@ class WhatsAppClient(Channel):
         return "/".join([self.config.base_url.rstrip("/"), self.config.api_version, *path])
 
     async def _request(self, method: str, url: str, *, label: str, **kwargs) -> dict:
-        """One HTTP exchange; returns the JSON body of a 2xx answer, raises a classified ``SendError``."""
+        """One HTTP exchange; returns the JSON body of a 2xx answer, raises a classified ``SendError``.
+
+        Only the configured API host is ever called, and redirects are not followed: the bearer token (and the
+        guests' numbers) must not go to a URL that came from a response or from anyone's input.
+        """
+        if _origin(url) != _origin(self.config.base_url):
+            logger.error("WhatsApp %s refused: host %r is not the configured API host", label, _origin(url)[1])
+            raise SendError(kind=SendError.ACCOUNT, detail="foreign origin", reason=_(
+                "Se bloqueó una llamada a una dirección distinta de la API de WhatsApp configurada; revise la "
+                "configuración del servidor."))
         try:
-            async with self._session().request(method, url, **kwargs) as response:
+            async with self._session().request(method, url, allow_redirects=False, **kwargs) as response:
                 status, headers = response.status, response.headers
                 raw = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -380,6 +390,15 @@ class WhatsAppClient(Channel):
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number
+        port = -1
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _template_summary(item: dict) -> dict:
