@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "pregonero.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -249,6 +250,16 @@ EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 50.0, maximum=10000.0)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Hardened access (accounts): lock-out after failed sign-ins (per username, and per IP address for many names),
+# the authenticator-app second factor for these roles, and sessions closed after idle minutes or at most
+# SESSION_COOKIE_AGE seconds after signing in.
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
+LOGIN_IP_MAX_FAILURES = env_int("LOGIN_IP_MAX_FAILURES", 50)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["director", "database"])
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .roles import Role
@@ -42,3 +43,25 @@ class User(AbstractUser):
 
     def has_role(self, role: Role) -> bool:
         return self.is_active and self.has_perm(role.permission)
+
+
+class SecondFactor(models.Model):
+    """A person's authenticator app (TOTP), asked for after the password from the roles in OTP_REQUIRED_ROLES.
+
+    The row exists once the person has confirmed a first code; until then the new secret lives only in the
+    sign-in session. ``secret`` is sealed with a key derived from SECRET_KEY (``accounts.otp``) and never shown
+    again; ``last_step`` is the newest 30-second step accepted, so a code already used cannot be replayed.
+    """
+
+    user = models.OneToOneField(User, verbose_name=_("usuario"), on_delete=models.CASCADE, related_name="second_factor")
+    secret = models.CharField(max_length=200, editable=False)
+    last_step = models.BigIntegerField(default=0, editable=False)
+    recovery_codes = models.JSONField(default=list, editable=False)  # SHA-256 of each unused recovery code
+    confirmed_at = models.DateTimeField(_("dado de alta"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("segundo factor")
+        verbose_name_plural = _("segundos factores")
+
+    def __str__(self):
+        return str(self.user)

@@ -1,10 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from .forms import LoginForm
+from . import views
 
 urlpatterns = [
-    path("entrar/", auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True), name="login"),
+    path("entrar/", views.SignInView.as_view(), name="login"),
+    path("entrar/codigo/", views.second_step, name="second_step"),
     path("salir/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "contrasena/",
