@@ -270,3 +270,11 @@ LOGGING = {
     # aiosmtpd logs every envelope address at INFO; addresses never go to the logs in clear.
     "loggers": {"django.server": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
 }
+
+# Data protection (issue 6, P3): a campaign's message contents and RSVP personal data are purged this many months
+# after its event (pregonero retention); ARCO requests and privacy questions go to PRIVACY_EMAIL (shown in the
+# privacy notices; empty: the unsubscribe or sender address).
+RETENTION_MONTHS = env_int("RETENTION_MONTHS", 24)
+if RETENTION_MONTHS < 1:
+    raise ImproperlyConfigured("RETENTION_MONTHS debe ser un número entero de meses, 1 o más.")
+PRIVACY_EMAIL = os.environ.get("PRIVACY_EMAIL", "").strip()

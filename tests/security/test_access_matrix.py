@@ -134,6 +134,7 @@ rsvp:invitation_image                   public  200   200   200   200   200   20
 rsvp:invitation_calendar                public  200   200   200   200   200   200   200   200
 rsvp:invitation_opt_out                 public  200   200   200   200   200   200   200   200
 rsvp:privacy                            public  200   200   200   200   200   200   200   200
+rsvp:privacy_full                       public  200   200   200   200   200   200   200   200
 header_image                            public  200   200   200   200   200   200   200   200  # for WhatsApp, once sent
 whatsapp_webhook                        public  200   200   200   200   200   200   200   200  # Meta's handshake
 health                                  public  503   503   503   503   503   503   503   503  # no worker here

@@ -31,6 +31,7 @@ class CampaignAdmin(admin.ModelAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["at", "campaign", "actor", "action", "from_state", "to_state"]
     list_filter = ["action"]
+    readonly_fields = ["prev_hash", "entry_hash"]  # the chain: `pregonero audit verify` checks it
 
     def has_change_permission(self, request, obj=None):
         return False

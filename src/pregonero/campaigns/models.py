@@ -222,7 +222,13 @@ class Proof(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Append-only record of every step: who, when, from which state to which, and why."""
+    """Append-only record of every step: who, when, from which state to which, and why.
+
+    Tamper-evident: each entry stores the sha256 of its content and of the entry before it (campaigns/audit.py),
+    so an edited, removed or inserted entry breaks the chain; ``pregonero audit verify`` finds where. On
+    PostgreSQL a trigger refuses UPDATE and DELETE on the table (a later migration that must rewrite rows has to
+    disable it first).
+    """
 
     campaign = models.ForeignKey(Campaign, null=True, on_delete=models.PROTECT, related_name="audit_entries")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
@@ -232,6 +238,9 @@ class AuditEntry(models.Model):
     to_state = models.CharField(max_length=20, blank=True)
     comment = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # Unique: two entries can never follow the same one, so the chain cannot fork.
+    prev_hash = models.CharField(_("huella de la entrada anterior"), max_length=64, unique=True, editable=False)
+    entry_hash = models.CharField(_("huella"), max_length=64, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -241,10 +250,20 @@ class AuditEntry(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValueError("AuditEntry is append-only")
-        super().save(*args, **kwargs)
+        from .audit import chain_insert  # audit.py builds on these models
+
+        chain_insert(self, lambda: super(AuditEntry, self).save(*args, **kwargs))
 
     def delete(self, *args, **kwargs):
         raise ValueError("AuditEntry is append-only")
+
+
+class AuditChainHead(models.Model):
+    """The audit chain's last link (one row, pk 1). Appends lock it, so they queue instead of forking the chain;
+    verify compares it with the last entry, so entries removed from the end are noticed too."""
+
+    entry_id = models.BigIntegerField(null=True)
+    entry_hash = models.CharField(max_length=64)
 
 
 class Notification(models.Model):

@@ -45,6 +45,7 @@ def may_apply(user, transition: Transition, campaign: Campaign) -> bool:
 
 
 def audit_log(*, campaign, actor, action, from_state="", to_state="", comment="", data=None) -> AuditEntry:
+    """The one way entries are written: saving links the entry into the hash chain (campaigns/audit.py)."""
     return AuditEntry.objects.create(
         campaign=campaign, actor=actor, action=action, from_state=from_state, to_state=to_state,
         comment=comment, data=data or {},

@@ -81,8 +81,10 @@ class ContactForm(forms.Form):
                                    help_text=gettext_lazy("Nunca recibe WhatsApp."))
     office_extension = forms.CharField(label=gettext_lazy("Extensión"), required=False, max_length=10)
     email = forms.CharField(label=gettext_lazy("Correo"), required=False, max_length=254)
-    consent_basis = forms.ChoiceField(label=gettext_lazy("Base del tratamiento"), required=False,
-                                      choices=[("", "—"), *Contact.ConsentBasis.choices])
+    consent_basis = forms.ChoiceField(
+        label=gettext_lazy("Base del tratamiento"), required=False, choices=[("", "—"), *Contact.ConsentBasis.choices],
+        help_text=gettext_lazy("Vacío en un contacto nuevo: consentimiento tácito (cada mensaje lleva el aviso de "
+                               "privacidad y la forma de darse de baja)."))
     consent_source = forms.CharField(label=gettext_lazy("Origen del consentimiento"), required=False, max_length=200)
     consent_date = forms.DateField(label=gettext_lazy("Fecha del consentimiento"), required=False,
                                    widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

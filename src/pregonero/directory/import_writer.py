@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from . import bulk
 from .models import Contact, ContactEvent, DuplicateCandidate, ImportIssue, Tag
+from .services import tacit_consent_source
 
 FILLABLE = ("honorific", "position", "organization", "mobile", "office_phone", "office_extension", "email", "notes")
 SectorLink = Contact.sectors.through
@@ -50,6 +51,7 @@ class BatchWriter:
         )
         self.consent = {"consent_basis": Contact.ConsentBasis.CONSENT.value, "consent_source": self.provenance,
                         "consent_date": timezone.localdate()}
+        self.tacit_source = tacit_consent_source(self.provenance)
         if connection.vendor == "sqlite":
             with connection.cursor() as cursor:  # the directory's indexes stay in memory while it grows
                 cursor.execute("PRAGMA cache_size = -262144")
@@ -152,9 +154,10 @@ class BatchWriter:
             fresh.pk = pk
             values = self.defaults | fresh.values
             values["id"] = pk
-            if fresh.consent:
-                values.update(consent_basis=self.consent["consent_basis"], consent_source=self.provenance,
-                              consent_date=bulk.adapt_date(self.consent["consent_date"]))
+            # A "yes" in a consent column is the person's consent; without it the consent is tacit.
+            values.update(consent_basis=self.consent["consent_basis"],
+                          consent_source=self.provenance if fresh.consent else self.tacit_source,
+                          consent_date=bulk.adapt_date(self.consent["consent_date"]))
             tuples.append(tuple(values[c] for c in CONTACT_COLUMNS))
             for key in self.identities(values):
                 self.known.setdefault(key, pk)

@@ -299,3 +299,38 @@ class ArcoRequest(models.Model):
             self.due_on = legal_due_date(self.received_on)
         super().save(*args, **kwargs)
 
+
+
+class PrivacyNotice(models.Model):
+    """One published version of the office's privacy notice: the simplified one (linked from every message and
+    public page) or the full one. A published version is never changed; an edit publishes the next version, and
+    the public pages show the latest (directory/privacy.py)."""
+
+    class Kind(models.TextChoices):
+        SIMPLIFIED = "simplified", _("Simplificado")
+        FULL = "full", _("Integral")
+
+    kind = models.CharField(_("aviso"), max_length=10, choices=Kind.choices)
+    version = models.PositiveIntegerField(_("versión"), editable=False)
+    text = models.TextField(
+        _("texto"),
+        help_text=_("Texto sin formato: una línea en blanco separa los párrafos. {correo} se sustituye por el "
+                    "correo para asuntos de privacidad y {meses} por el plazo de conservación de la configuración."),
+    )
+    published_at = models.DateTimeField(_("publicado el"), default=timezone.now, editable=False)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("publicado por"), null=True,
+                                     blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="privacy_notice_version_once")]
+        verbose_name = _("aviso de privacidad")
+        verbose_name_plural = _("avisos de privacidad")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A published privacy notice is never changed: publish a new version")
+        super().save(*args, **kwargs)

@@ -7,6 +7,7 @@ merge keeps both histories (the absorbed contact stays, pointing to the one it w
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import Contact, ContactEvent, DuplicateCandidate
 from .normalize import name_key
@@ -31,9 +32,27 @@ def changed_fields(contact: Contact, values: dict) -> dict:
     }
 
 
+def tacit_consent_source(provenance: str) -> str:
+    """The consent of a person nobody recorded a basis for is tacit (LGPDPPSO): every message carries the
+    simplified privacy notice and the way to opt out, and they did not object."""
+    return (_("%(provenance)s (consentimiento tácito)") % {"provenance": provenance})[:200]
+
+
+def record_consent(contact: Contact) -> None:
+    """Every new contact says on what basis, from where and since when the office holds it (DESIGN §7). Tacit
+    consent needs a known origin: every creation path gives one (the form, the door, an import)."""
+    if not contact.consent_basis and contact.provenance:
+        contact.consent_basis = Contact.ConsentBasis.CONSENT
+        contact.consent_source = contact.consent_source or tacit_consent_source(contact.provenance)
+    if contact.consent_basis:
+        contact.consent_source = contact.consent_source or contact.provenance[:200]
+        contact.consent_date = contact.consent_date or timezone.localdate()
+
+
 @transaction.atomic
 def contact_create(*, actor, values: dict, sectors=(), tags=(), provenance: str = "") -> Contact:
     contact = Contact(**values, created_by=actor, provenance=provenance or "")
+    record_consent(contact)
     contact.name_key = name_key(contact.name, contact.organization)
     contact.save()
     contact.sectors.set(sectors)

@@ -210,7 +210,9 @@ def walk_in(*, campaign, name, organization="", companions=0, actor, nonce=None,
             result = check_in(invitation=invitation, nonce=nonce or str(uuid.uuid4()), at=at, companions=asked,
                               actor=actor)
             audit_log(campaign=campaign, actor=actor, action="door.walk_in",
-                      comment=_("Registró en la puerta a una persona sin invitación: %(name)s.") % {"name": result.name},
+                      # The log is append-only: a contact number, never a name an erasure could not reach.
+                      comment=_("Registró en la puerta a una persona sin invitación (contacto n.º %(pk)s).")
+                      % {"pk": invitation.contact_id},
                       data={"invitation": invitation.pk, "contact": invitation.contact_id,
                             "companions": result.check_in.companions})
             return result

@@ -12,7 +12,6 @@ from functools import wraps
 from urllib.parse import quote_plus
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -30,7 +29,8 @@ from pregonero.campaigns.models import State
 from pregonero.campaigns.placeholders import fill, values_for
 from pregonero.campaigns.services import acts_as
 from pregonero.campaigns.views import visible_campaign_or_404
-from pregonero.directory.models import Contact
+from pregonero.directory.models import Contact, PrivacyNotice
+from pregonero.directory.privacy import current_notice, notice_text, privacy_email
 from pregonero.directory.selectors import contact_search
 from pregonero.directory.services import contact_opt_out
 from pregonero.sending.media import image_of
@@ -174,14 +174,21 @@ def invitation_opt_out(request, invitation):
     return render(request, "rsvp/invitation_opt_out.html", {"invitation": invitation, "done": done})
 
 
-def privacy_contact() -> str:
-    """Where ARCO requests go: PRIVACY_EMAIL, else the address the office's mail comes from."""
-    configured = getattr(settings, "PRIVACY_EMAIL", "") or getattr(settings, "UNSUBSCRIBE_EMAIL", "")
-    return configured or settings.DEFAULT_FROM_EMAIL.rsplit("<", 1)[-1].rstrip(">")
+def privacy_page(request, kind: str):
+    """The notice's latest published version (the office edits it in the admin); the built-in text only if none."""
+    notice = current_notice(kind)
+    return render(request, "rsvp/invitation_privacy.html", {
+        "notice": notice, "text": notice_text(notice) if notice else "", "contact_email": privacy_email(),
+        "full": kind == PrivacyNotice.Kind.FULL,
+    })
 
 
 def privacy(request):
-    return render(request, "rsvp/invitation_privacy.html", {"contact_email": privacy_contact()})
+    return privacy_page(request, PrivacyNotice.Kind.SIMPLIFIED)
+
+
+def privacy_full(request):
+    return privacy_page(request, PrivacyNotice.Kind.FULL)
 
 
 # --------------------------------------------------------------------------- the office's side
@@ -257,6 +264,7 @@ urlpatterns = [
     path("i/<str:token>/evento.ics", invitation_calendar, name="invitation_calendar"),
     path("i/<str:token>/baja", invitation_opt_out, name="invitation_opt_out"),
     path("privacidad/", privacy, name="privacy"),
+    path("privacidad/integral/", privacy_full, name="privacy_full"),
     path("solicitudes/<str:folio>/respuestas/", answers, name="answers"),
     path("solicitudes/<str:folio>/respuestas/<int:pk>/", answer_entry, name="answer_entry"),
 ]

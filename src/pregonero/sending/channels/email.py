@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.urls import reverse
+from django.utils import translation
 from django.utils.html import escape, urlize
 from django.utils.translation import gettext as _
 
@@ -39,13 +41,23 @@ def unsubscribe_header(payload: dict) -> str:
     return ", ".join(links)
 
 
+def privacy_footer(payload: dict) -> str:
+    """Every e-mail to a guest ends with the simplified privacy notice and the way to opt out (DESIGN §7)."""
+    with translation.override(settings.LANGUAGE_CODE):  # guests hear from the office in Spanish
+        lines = [_("Aviso de privacidad: %(url)s") % {"url": settings.SITE_URL + reverse("rsvp:privacy")}]
+        if payload.get("rsvp_url"):
+            lines.append(_("Para no recibir más invitaciones: %(url)s") % {"url": f"{payload['rsvp_url']}/baja"})
+    return "\n".join(lines)
+
+
 def build_email(payload: dict) -> EmailMultiAlternatives:
     """``payload``: to, subject, text, optional rsvp_url; ``public_id`` is added by the dispatcher."""
+    text = f"{payload['text'].rstrip()}\n\n{privacy_footer(payload)}\n"
     message = EmailMultiAlternatives(
-        subject=payload["subject"], body=payload["text"], to=[payload["to"]],
+        subject=payload["subject"], body=text, to=[payload["to"]],
         headers={"Message-ID": message_id(payload["public_id"]), "List-Unsubscribe": unsubscribe_header(payload)},
     )
-    message.attach_alternative(html_body(payload["text"]), "text/html")
+    message.attach_alternative(html_body(text), "text/html")
     return message
 
 
