@@ -2,7 +2,12 @@
 
 With nothing set, Pregonero runs in its *embedded* mode: SQLite in WAL mode under ``var/``, a secret key
 generated once and kept in ``var/``, and e-mail delivered to the local sink (``pregonero mailsink``) whose
-messages staff read in the browser. Production sets ``DATABASE_URL``, ``SECRET_KEY``, ``EMAIL_HOST`` … .
+messages staff read in the browser.
+
+``PREGONERO_ENV=production`` turns on the production mode: ``DATABASE_URL``, ``SECRET_KEY``, ``ALLOWED_HOSTS``,
+``SITE_URL`` and ``EMAIL_HOST`` become required (a clear error names the one missing), there is no emulator nor
+mail sink, and the browser is held to HTTPS (HSTS, secure cookies). ``deploy/pregonero.env.example`` lists every
+variable read here; ``pregonero check --deploy`` stays silent with it.
 """
 
 import hashlib
@@ -12,6 +17,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -50,6 +56,30 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return default if value in (None, "") else [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_required(name: str, hint: str = "") -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(
+            f"Falta {name}: es obligatoria en producción (PREGONERO_ENV=production).{' ' + hint if hint else ''}")
+    return value
+
+
+PREGONERO_ENV = os.environ.get("PREGONERO_ENV", "").strip().lower() or "embedded"
+if PREGONERO_ENV not in {"embedded", "production"}:
+    raise ImproperlyConfigured(f"PREGONERO_ENV debe ser «production» o «embedded», no {PREGONERO_ENV!r}.")
+PRODUCTION = PREGONERO_ENV == "production"
+
+
+def production_secret_key() -> str:
+    """Django's own test of a strong key (security.W009): 50 characters or more, 5 distinct or more."""
+    key = env_required("SECRET_KEY", "Genérela con: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY es demasiado débil: debe tener al menos 50 caracteres variados. "
+            "Genérela con: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    return key
+
+
 WHATSAPP_TIERS = (250, 2000, 10000, 100000)
 
 
@@ -75,8 +105,14 @@ def embedded_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG")
-SECRET_KEY = os.environ.get("SECRET_KEY") or embedded_secret_key()
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG no puede estar activo en producción: muestra datos internos en los errores.")
+    SECRET_KEY = production_secret_key()
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", []) or [env_required("ALLOWED_HOSTS", "Ej.: invitaciones.ejemplo.gob.mx")]
+else:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or embedded_secret_key()
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -98,6 +134,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "pregonero.accounts.middleware.SpanishFirstLocaleMiddleware",
@@ -120,6 +157,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
@@ -129,7 +167,10 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'pregonero.sqlite3'}"
+if PRODUCTION:
+    DATABASE_URL = env_required("DATABASE_URL", "Ej.: postgres://pregonero:CLAVE@127.0.0.1:5432/pregonero")
+else:
+    DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'pregonero.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -148,6 +189,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "campaigns:inbox"
 LOGOUT_REDIRECT_URL = "login"
 
+# Argon2 for every new or changed password; older hashes still verify and are upgraded at the next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -163,10 +212,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it even when serving from the finders
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-WHITENOISE_USE_FINDERS = True
+if PRODUCTION:
+    # `pregonero collectstatic` fills STATIC_ROOT with fingerprinted, compressed copies: cached for a year.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+else:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it even when serving from the finders
+    WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = "media/"
@@ -187,6 +243,8 @@ TASKS = {
 }
 
 # E-mail: with no EMAIL_HOST, the embedded local sink (pregonero mailsink) on loopback receives everything.
+if PRODUCTION:
+    env_required("EMAIL_HOST", "El servidor SMTP de la oficina; sin él los avisos y las invitaciones no salen.")
 MAIL_SINK_ENABLED = not os.environ.get("EMAIL_HOST")
 MAIL_SINK_PORT = env_int("MAIL_SINK_PORT", 8025)
 if MAIL_SINK_ENABLED:
@@ -208,13 +266,18 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Relaciones Públicas <pregonero@localhost>")
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = (env_required("SITE_URL", "Ej.: https://invitaciones.ejemplo.gob.mx") if PRODUCTION
+            else os.environ.get("SITE_URL", "http://127.0.0.1:8000")).rstrip("/")
+if PRODUCTION and not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured(
+        "SITE_URL debe empezar con https:// en producción: es el enlace que reciben los invitados.")
 
 # WhatsApp Business Cloud API. With no WHATSAPP_TOKEN, the embedded mode talks to the local emulator
-# (pregonero whatsapp-emulator) with credentials derived from the secret key; production sets all of these.
-WHATSAPP_EMULATOR = not os.environ.get("WHATSAPP_TOKEN")
+# (pregonero whatsapp-emulator) with credentials derived from the secret key; production sets all of these (until
+# it does, WhatsApp sends pause their campaign with "WhatsApp no está configurado").
+WHATSAPP_EMULATOR = not PRODUCTION and not os.environ.get("WHATSAPP_TOKEN")
 _emulator_secret = hashlib.sha256(f"pregonero-emulator:{SECRET_KEY}".encode()).hexdigest()
-WHATSAPP_TOKEN = os.environ.get("WHATSAPP_TOKEN") or f"emu-token-{_emulator_secret[:24]}"
+WHATSAPP_TOKEN = os.environ.get("WHATSAPP_TOKEN") or (f"emu-token-{_emulator_secret[:24]}" if WHATSAPP_EMULATOR else "")
 WHATSAPP_APP_SECRET = os.environ.get("WHATSAPP_APP_SECRET") or (
     f"emu-secret-{_emulator_secret[24:48]}" if WHATSAPP_EMULATOR else ""
 )
@@ -226,8 +289,8 @@ WHATSAPP_API_BASE_URL = os.environ.get("WHATSAPP_API_BASE_URL") or (
     f"http://127.0.0.1:{WHATSAPP_EMULATOR_PORT}" if WHATSAPP_EMULATOR else ""
 )
 WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v24.0")
-WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
-WHATSAPP_WABA_ID = os.environ.get("WHATSAPP_WABA_ID", "200000000000001")
+WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "" if PRODUCTION else "100000000000001")
+WHATSAPP_WABA_ID = os.environ.get("WHATSAPP_WABA_ID", "" if PRODUCTION else "200000000000001")
 WHATSAPP_TIMEOUT = env_int("WHATSAPP_TIMEOUT", 15)  # seconds for one API request, connection included
 # Unique people the account may start conversations with in 24 h (Meta's messaging tier; None: unlimited).
 # The panel warns before a send that would pass it. 250 is a new account's tier, and the emulator's too.
@@ -247,9 +310,37 @@ SENDING_BACKOFF_CAP = env_int("SENDING_BACKOFF_CAP", 3600)
 WHATSAPP_RATE_LIMIT = env_float("WHATSAPP_RATE_LIMIT", 80.0, maximum=1000.0)
 EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 50.0, maximum=10000.0)
 
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = True
+# The browser runs this site's own files and the inline scripts and styles that carry the page's nonce
+# (nonce="{{ csp_nonce }}"); nothing from other sites, no plugins, no framing.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
+if PRODUCTION:
+    if env_bool("BEHIND_PROXY"):
+        # nginx terminates TLS and says so in X-Forwarded-Proto. Only safe when the app server listens where
+        # nobody but nginx reaches it (deploy/ binds gunicorn to loopback).
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^salud/$"]  # a monitor on the server itself may ask over plain HTTP
+    SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading binds the whole registered domain (the municipality's) to HTTPS for months and is hard to
+        # undo, so it is that domain owner's decision (SECURE_HSTS_PRELOAD=1); its reminder is not a finding.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = True
+    # __Host-: the browser keeps them to this exact host, over HTTPS, for the whole site.
+    SESSION_COOKIE_NAME, CSRF_COOKIE_NAME = "__Host-sessionid", "__Host-csrftoken"
 
 # Hardened access (accounts): lock-out after failed sign-ins (per username, and per IP address for many names),
 # the authenticator-app second factor for these roles, and sessions closed after idle minutes or at most
@@ -261,14 +352,29 @@ OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["director", "database"])
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
 
+# Logs go to standard error (journald under systemd): one JSON object per line in production, plain lines in the
+# embedded mode. Every line passes the personal-data filter, which masks phone numbers and e-mail addresses.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT debe ser «json» o «plain», no {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # aiosmtpd logs every envelope address at INFO; addresses never go to the logs in clear.
-    "loggers": {"django.server": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
+    "filters": {"personal_data": {"()": "pregonero.logs.RedactPersonalData"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "pregonero.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["personal_data"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own handlers (console when DEBUG, e-mail to ADMINS) would bypass the filter: ours only.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # aiosmtpd logs every envelope address at INFO.
+        "mail.log": {"level": "WARNING"},
+    },
 }
 
 # Data protection (issue 6, P3): a campaign's message contents and RSVP personal data are purged this many months

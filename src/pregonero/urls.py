@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from pregonero.health import health
+
 admin.site.site_header = _("Pregonero · administración")
 admin.site.site_title = _("Pregonero")
 
@@ -11,6 +13,7 @@ urlpatterns = [
     path("cuenta/", include("pregonero.accounts.urls")),
     path("directorio/", include("pregonero.directory.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("salud/", health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("pregonero.sending.webhooks")),
     path("", include("pregonero.sending.media")),

@@ -83,6 +83,8 @@ class Site:
         self.otp_steps: dict[str, int] = {}
         page.on("response", lambda r: r.status >= 500 and self.problems.append(f"{r.status} {r.url}"))
         page.on("pageerror", lambda error: self.problems.append(f"JS: {error}"))
+        # A script or style the Content Security Policy blocks only shows in the console.
+        page.on("console", lambda m: "Content Security Policy" in m.text and self.problems.append(f"CSP: {m.text}"))
 
     def goto(self, path: str):
         self.page.goto(self.base_url + path)

@@ -24,20 +24,7 @@ COLUMNS = (150, 620)  # left edge of the main-path column, then of the side colu
 WIDTH = 900
 LOOP = 62  # how far a back edge along the main path bulges out, clear of the forward arrows
 BULGE = 72  # how far a back edge between columns bends away from its forward twin
-
-STYLE = """
-.df-flow{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-.df-flow .node rect{fill:#eef2f7;stroke:#1f3a5f;stroke-width:1.5}
-.df-flow .node.final rect{fill:#e2e5ea;stroke:#4a5568}
-.df-flow .node.current rect,.df-flow .swatch-current{fill:#fff1c7;stroke:#b7791f;stroke-width:3}
-.df-flow .state{font-size:13.5px;font-weight:600;fill:#1a2b42;text-anchor:middle}
-.df-flow .roles{font-size:11px;fill:#4a5568;text-anchor:middle}
-.df-flow .edge path{fill:none;stroke:#1f3a5f;stroke-width:1.5}
-.df-flow .edge.engine path,.df-flow .edge.cancel path{stroke:#7b8794;stroke-dasharray:6 4}
-.df-flow .elabel{font-size:11.5px;fill:#1f3a5f;paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}
-.df-flow .engine .elabel,.df-flow .cancel .elabel,.df-flow .legend text{fill:#52606d}
-.df-flow .legend text{font-size:11.5px}
-"""
+# Its look is in pregonero.css (.df-flow): a <style> inside the page would need the page's CSP nonce.
 
 
 @dataclass(frozen=True)
@@ -232,10 +219,10 @@ def flow_svg(current_state: str | None = None) -> SafeString:
     body = [_edge(t, s, tgt, boxes, ranks) for t, s, tgt in edges]
     body.append(_cancel(boxes[State.CANCELLED]))
     body += [_node(state, boxes[state], current) for state in State]
-    return mark_safe(
+    return mark_safe(  # every label is escaped, the rest are numbers and fixed markup  # nosec B308 B703
         f'<svg xmlns="http://www.w3.org/2000/svg" class="df-flow" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="100%" role="img" aria-label="{escape(title)}" preserveAspectRatio="xMidYMin meet">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style>"
+        f"<title>{escape(title)}</title>"
         f'<defs>{_marker("df-arrow", "#1f3a5f")}{_marker("df-arrow-engine", "#7b8794")}</defs>'
         f'{"".join(body)}{_legend(legend_y)}</svg>'
     )

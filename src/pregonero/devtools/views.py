@@ -9,7 +9,9 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csp import csp_override
 
 from pregonero.accounts.decorators import office_staff_required
 
@@ -51,6 +53,8 @@ def mail_list(request):
 
 @sink_enabled
 @office_staff_required
+# The e-mail's HTML, in its sandboxed frame, inherits this page's policy: it may keep its inline styles.
+@csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE], "img-src": [CSP.SELF, "data:"]})
 def mail_detail(request, pk):
     message = get_object_or_404(SinkMessage, pk=pk)
     parsed = email.message_from_bytes(bytes(message.raw), policy=policy.default)

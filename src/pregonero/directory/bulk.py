@@ -19,7 +19,7 @@ def reserve_ids(model, count: int) -> list[int]:
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
             )
             return [row[0] for row in cursor.fetchall()]
-        cursor.execute(f'SELECT COALESCE(MAX("id"), 0) FROM "{table}"')  # noqa: S608 - table name from our models
+        cursor.execute(f'SELECT COALESCE(MAX("id"), 0) FROM "{table}"')  # table name from our models  # nosec B608
         start = cursor.fetchone()[0] + 1
     return list(range(start, start + count))
 
@@ -34,7 +34,7 @@ def insert_rows(table: str, columns: list[str], rows) -> None:
                     copy.write_row(row)
             return
         marks = ", ".join("%s" for _c in columns)
-        cursor.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', list(rows))  # noqa: S608
+        cursor.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', list(rows))  # nosec B608
 
 
 def adapt_datetime(value):

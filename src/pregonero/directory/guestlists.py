@@ -394,7 +394,7 @@ def insert_invitations(campaign: Campaign, contact_ids: list[int]) -> None:
     fixed = {f.attname: f.get_db_prep_save(f.pre_save(template, True), connection) for f in fields}
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
-    sql = (f"INSERT INTO {quote(Invitation._meta.db_table)} ({columns}) "
+    sql = (f"INSERT INTO {quote(Invitation._meta.db_table)} ({columns}) "  # names from the model  # nosec B608
            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING")
     with connection.cursor() as cursor:
         for chunk in batched(contact_ids, INVITATION_BATCH):

@@ -17,7 +17,7 @@ def _upsert_sql() -> str:
     table, key, start, hits = (quote(name) for name in (Throttle._meta.db_table, "key", "window_start", "hits"))
     # Every SET expression sees the row as it was, so both CASEs agree on whether its window had ended.
     return (
-        f"INSERT INTO {table} ({key}, {start}, {hits}) VALUES (%s, %s, 1) "
+        f"INSERT INTO {table} ({key}, {start}, {hits}) VALUES (%s, %s, 1) "  # names from the model  # nosec B608
         f"ON CONFLICT ({key}) DO UPDATE SET "
         f"{hits} = CASE WHEN {table}.{start} <= %s THEN 1 ELSE {table}.{hits} + 1 END, "
         f"{start} = CASE WHEN {table}.{start} <= %s THEN %s ELSE {table}.{start} END "

@@ -24,6 +24,7 @@ from pregonero.accounts.roles import Role
 from pregonero.campaigns.models import Campaign, State
 from pregonero.campaigns.notifications import notify
 from pregonero.campaigns.services import audit_log
+from pregonero.health import HEARTBEAT_SECONDS, worker_heartbeat
 
 from . import media, ratelimit
 from .channels.base import Channel, SendError, SendResult
@@ -269,11 +270,11 @@ def record_accepted(outcomes: list[Outcome], now) -> None:
             for o in outcomes]
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {table} SET state = %s, provider_id = %s, sent_at = %s, updated_at = %s, "  # noqa: S608
+            f"UPDATE {table} SET state = %s, provider_id = %s, sent_at = %s, updated_at = %s, "  # nosec B608
             "outcome_unknown = %s, attempts = attempts + 1, error_code = '', error_reason = '', lease_owner = '', "
             "lease_expires_at = NULL WHERE id = %s AND state = %s", rows)
         if cursor.rowcount < len(rows):  # a status webhook came first: keep its state, add the provider id
-            cursor.executemany(f"UPDATE {table} SET provider_id = %s WHERE id = %s AND provider_id = ''",  # noqa: S608
+            cursor.executemany(f"UPDATE {table} SET provider_id = %s WHERE id = %s AND provider_id = ''",  # nosec B608
                                [(o.result.provider_id, o.message.pk) for o in outcomes])
 
 
@@ -324,6 +325,7 @@ class Dispatcher:
     def __init__(self, worker_id: str, *, batch_size: int = 200, lease_seconds: int = 120, idle_sleep: float = 1.0):
         self.worker_id, self.batch_size = worker_id, batch_size
         self.lease_seconds, self.idle_sleep = lease_seconds, idle_sleep
+        self.next_beat = 0.0
 
     def claim_batch(self) -> list[Message]:
         size = ratelimit.batch_size_for(list(Message.Channel.values), self.batch_size, self.lease_seconds)
@@ -348,6 +350,7 @@ class Dispatcher:
                 if not connection.in_atomic_block:  # a test's transaction must survive the loop
                     close_old_connections()
                 try:
+                    self.heartbeat()
                     busy = self.step(sender, in_flight) or in_flight
                 except Exception:
                     log.exception("dispatcher batch failed; trying again shortly")
@@ -358,6 +361,12 @@ class Dispatcher:
                 batch_record(sender.result(in_flight.popleft()))
         finally:
             sender.close()
+
+    def heartbeat(self) -> None:
+        """Tells /salud/ that this worker's loop still turns (a database write every HEARTBEAT_SECONDS at most)."""
+        if time.monotonic() >= self.next_beat:
+            worker_heartbeat(self.worker_id)
+            self.next_beat = time.monotonic() + HEARTBEAT_SECONDS
 
     def step(self, sender: Sender, in_flight: deque[InFlight]) -> int:
         """Claims a batch and starts sending it, then records the batches before it, leaving one in flight."""

@@ -24,6 +24,19 @@ def redact_numbers(text: str) -> str:
     return re.sub(r"\+?\d{7,}", lambda match: mask_phone(match.group()), text)
 
 
+def mask_email(address: str) -> str:
+    """Keep the first letter and the domain: ``m***@example.com``."""
+    local, _at, domain = str(address).rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else "***"
+
+
+EMAIL_PATTERN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def redact_emails(text: str) -> str:
+    return EMAIL_PATTERN.sub(lambda match: mask_email(match.group()), text)
+
+
 class SendError(Exception):
     """A send that did not end in "accepted", classified so the engine knows what to do with the message.
 
