@@ -13,6 +13,7 @@ variable read here; ``pregonero check --deploy`` stays silent with it.
 import hashlib
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -68,6 +69,8 @@ PREGONERO_ENV = os.environ.get("PREGONERO_ENV", "").strip().lower() or "embedded
 if PREGONERO_ENV not in {"embedded", "production"}:
     raise ImproperlyConfigured(f"PREGONERO_ENV debe ser «production» o «embedded», no {PREGONERO_ENV!r}.")
 PRODUCTION = PREGONERO_ENV == "production"
+# nginx in front (deploy/nginx-pregonero.conf): it says whether the client used HTTPS and who the client is.
+BEHIND_PROXY = PRODUCTION and env_bool("BEHIND_PROXY")
 
 
 def production_secret_key() -> str:
@@ -109,6 +112,8 @@ if PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DEBUG no puede estar activo en producción: muestra datos internos en los errores.")
     SECRET_KEY = production_secret_key()
+    # The previous key while rotating: sessions and sealed second-factor secrets made with it stay valid.
+    SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", []) or [env_required("ALLOWED_HOSTS", "Ej.: invitaciones.ejemplo.gob.mx")]
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY") or embedded_secret_key()
@@ -133,6 +138,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    *(["pregonero.proxy.RealClientAddressMiddleware"] if BEHIND_PROXY else []),
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -266,6 +272,8 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Relaciones Públicas <pregonero@localhost>")
+# Where a guest's "BAJA" e-mail goes (the List-Unsubscribe header); empty: the address mail comes from.
+UNSUBSCRIBE_EMAIL = os.environ.get("UNSUBSCRIBE_EMAIL", "").strip()
 SITE_URL = (env_required("SITE_URL", "Ej.: https://invitaciones.ejemplo.gob.mx") if PRODUCTION
             else os.environ.get("SITE_URL", "http://127.0.0.1:8000")).rstrip("/")
 if PRODUCTION and not SITE_URL.startswith("https://"):
@@ -325,7 +333,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
 if PRODUCTION:
-    if env_bool("BEHIND_PROXY"):
+    if BEHIND_PROXY:
         # nginx terminates TLS and says so in X-Forwarded-Proto. Only safe when the app server listens where
         # nobody but nginx reaches it (deploy/ binds gunicorn to loopback).
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -384,3 +392,9 @@ RETENTION_MONTHS = env_int("RETENTION_MONTHS", 24)
 if RETENTION_MONTHS < 1:
     raise ImproperlyConfigured("RETENTION_MONTHS debe ser un número entero de meses, 1 o más.")
 PRIVACY_EMAIL = os.environ.get("PRIVACY_EMAIL", "").strip()
+
+# Days off the office publishes beyond the law's (ISO dates, comma-separated): the ARCO deadline skips them too.
+try:
+    ARCO_NON_WORKING_DAYS = [date.fromisoformat(day) for day in env_list("ARCO_NON_WORKING_DAYS", [])]
+except ValueError as error:
+    raise ImproperlyConfigured(f"ARCO_NON_WORKING_DAYS: fechas AAAA-MM-DD separadas por coma ({error}).") from None

@@ -56,6 +56,7 @@ def test_production_turns_off_the_emulator_and_the_mail_sink(monkeypatch, produc
     assert not loaded["WHATSAPP_EMULATOR"] and not loaded["MAIL_SINK_ENABLED"]
     assert loaded["WHATSAPP_TOKEN"] == "" and loaded["WHATSAPP_PHONE_NUMBER_ID"] == ""
     assert loaded["LOG_FORMAT"] == "json"
+    assert loaded["MIDDLEWARE"][0] == "pregonero.proxy.RealClientAddressMiddleware"  # BEHIND_PROXY=1
 
 
 RESPONSES = """
