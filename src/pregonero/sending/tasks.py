@@ -1,30 +1,13 @@
-import logging
-
 from django.tasks import task
-from django.utils import timezone
-
-from .models import WebhookEvent
-
-log = logging.getLogger(__name__)
 
 
 @task()
 def apply_webhook(event_id: int) -> str:
-    """Applies one stored webhook; a payload that cannot be applied is marked with its error, never retried
-    in a loop (the raw event stays for a person to look at)."""
-    from .inbound import apply_event
+    """Applies the stored webhooks not applied yet, this one among them, oldest first. The webhook view enqueues it
+    only when no such task waits to start (``webhooks.applier_wake``), so one run takes a whole burst."""
+    from .inbound import apply_pending_events
 
-    event = WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).first()
-    if event is None:
-        return "already applied"
-    try:
-        apply_event(event)
-    except Exception as error:  # a malformed payload must not stop the others
-        log.exception("webhook %s could not be applied", event_id)
-        WebhookEvent.objects.filter(pk=event_id).update(processed_at=timezone.now(), error=repr(error)[:2000])
-        return "error"
-    WebhookEvent.objects.filter(pk=event_id).update(processed_at=timezone.now())
-    return "applied"
+    return f"{apply_pending_events()} applied"
 
 
 @task()
