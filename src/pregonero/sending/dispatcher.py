@@ -351,9 +351,13 @@ class Dispatcher:
         recorded (see ``Sender``). On stop, what is in flight is recorded first."""
         in_flight: deque[InFlight] = deque()
         sender = Sender()
+        busy = False
         try:
             while not stop_event.is_set():
-                if not connection.in_atomic_block:  # a test's transaction must survive the loop
+                # As Django does between requests, but only between idle polls or after an error: with the default
+                # CONN_MAX_AGE of 0 it reconnects, and on PostgreSQL a connection per batch (a new backend
+                # process) cost more than the batch's own queries.
+                if not busy and not connection.in_atomic_block:  # a test's transaction must survive the loop
                     close_old_connections()
                 try:
                     self.heartbeat()
