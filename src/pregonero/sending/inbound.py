@@ -8,8 +8,9 @@ is one opt-out.
 import json
 import logging
 import unicodedata
+from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -73,21 +74,41 @@ def apply_pending_events() -> int:
 
 def apply_stored(event_id: int) -> bool:
     """Applies one stored webhook unless it was, or another worker is applying it now. A payload that cannot be
-    applied is marked with its error, never retried in a loop (the raw event stays for a person to look at)."""
-    with transaction.atomic():
-        event = (WebhookEvent.objects.select_for_update(skip_locked=True)
-                 .filter(pk=event_id, processed_at__isnull=True).first())
+    applied is marked with its error, never retried in a loop (the raw event stays for a person to look at).
+    Each status takes its message's lock in a transaction of its own, as when one task applied one event: a
+    transaction around the whole event held several messages' locks at once and deadlocked against another
+    worker's event or a dispatcher recording its batch."""
+    with claimed(event_id) as mine:
+        event = WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).first() if mine else None
         if event is None:
             return False
         try:
-            with transaction.atomic():
-                apply_event(event)
+            apply_event(event)
         except Exception as error:  # a malformed payload must not stop the others
             log.exception("webhook %s could not be applied", event_id)
             event.error = repr(error)[:2000]
         event.processed_at = timezone.now()
         event.save(update_fields=["processed_at", "error"])
     return True
+
+
+@contextmanager
+def claimed(event_id: int):
+    """True while this connection alone applies the event: on PostgreSQL a session advisory lock (the event id is
+    the key; nothing else in Pregonero takes advisory locks), which goes with the connection if the worker dies.
+    SQLite has one writer at a time and one worker."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [event_id])
+        mine = cursor.fetchone()[0]
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [event_id])
 
 
 def apply_status(status: dict) -> None:
