@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
+from live_stack import die_with_parent
 
 from pregonero.campaigns.models import State
 from pregonero.devtools.demo import demo_ready_campaign
@@ -30,14 +31,6 @@ GUESTS, WORKERS, RATE = 20_000, 3, 1000  # 1,000 msg/s: the Cloud API's highest 
 # meanwhile, so that is no overrun. A real one (two workers booking the same slots, or no shared pace at all)
 # empties the bucket within the first second and shows as 130429.
 BURST = 200
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def workers_env(emulator, tmp_path, smtp_port: int) -> dict:
@@ -75,7 +68,8 @@ def test_three_workers_share_one_send_and_the_senders_pace(people, make_campaign
     env = workers_env(emulator, tmp_path, smtp_server[0].port)
     logs = [open(tmp_path / f"worker-{n}.log", "wb") for n in range(WORKERS)]
     workers = [subprocess.Popen([sys.executable, "-m", "pregonero", "worker", "--no-startup-delay"], env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent) for log in logs]  # gone even if pytest is killed
     seen_owners = set()
     # The emulator runs in this process: a garbage collection there, over a log of thousands of messages, holds
     # every request for a quarter of a second and then lets them in at once, a burst of the emulator's making.
