@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "pregonero.directory",
     "pregonero.sending",
     "pregonero.rsvp",
+    "pregonero.intake",
     "pregonero.devtools",
     "pregonero.ops",  # backup and restore: pregonero backup / pregonero restore
 ]
