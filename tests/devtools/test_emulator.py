@@ -1,6 +1,7 @@
 """The WhatsApp Cloud API emulator over real HTTP, with a webhook receiver of our own that verifies signatures."""
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -303,7 +304,7 @@ def test_template_listing_paging_filters_and_lookup(start):
         assert status == 200 and len(page["data"]) <= 2
         names += [t["name"] for t in page["data"]]
         path = page["paging"].get("next", "").removeprefix(server.base_url)
-    assert sorted(names) == ["agradecimiento_evento", "cancelacion_evento", "invitacion_evento",
+    assert sorted(names) == ["acuse_solicitud", "agradecimiento_evento", "cancelacion_evento", "invitacion_evento",
                              "invitacion_evento_promo", "recordatorio_evento"]
     status, approved = call(server, "GET", f"/v23.0/{WABA_ID}/message_templates?status=APPROVED&name=invitacion")
     (template,) = approved["data"]
@@ -333,6 +334,64 @@ def test_media_upload_and_use_in_header(start, receiver):
     server.wait_idle()
     assert [s["status"] for s in receiver.statuses(good)] == ["sent", "delivered"]
     assert receiver.statuses(bad)[0]["errors"][0]["code"] == 131053
+
+
+def fetch(url, token=TOKEN):
+    """GET a media URL as a client would: (status, bytes)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_user_sends_an_image_downloadable_only_with_the_token(start, receiver):
+    server = start()
+    photo = b"\xff\xd8\xff\xe0 invitation pixels"
+    status, sent = call(server, "POST", "/_emulator/inbound/media", {
+        "from": ANA, "type": "image", "mime_type": "image/jpeg", "caption": "Invitación al concierto",
+        "content": base64.b64encode(photo).decode(), "name": "Cultura"})
+    assert status == 200
+    (message,) = wait_for(receiver.messages)
+    assert (message["from"], message["id"], message["type"]) == (ANA_WA, sent["id"], "image")
+    assert message["image"] == {"id": sent["media_id"], "mime_type": "image/jpeg",
+                                "sha256": hashlib.sha256(photo).hexdigest(), "caption": "Invitación al concierto"}
+    assert receiver.values()[0]["contacts"] == [{"profile": {"name": "Cultura"}, "wa_id": ANA_WA}]
+
+    status, media = call(server, "GET", f"/v23.0/{sent['media_id']}")
+    assert status == 200 and (media["mime_type"], media["file_size"]) == ("image/jpeg", len(photo))
+    assert fetch(media["url"]) == (200, photo)
+    assert fetch(media["url"], token=None)[0] == 401 and fetch(media["url"], token="other")[0] == 401
+    assert call(server, "GET", f"/v23.0/{sent['media_id']}", token="other")[0] == 401
+
+
+def test_user_sends_a_document_and_downloads_can_fail(start, receiver):
+    server = start()
+    pdf = b"%PDF-1.7 oficio"
+    sent = server.user_sends_document(LUIS, pdf, "application/pdf", "Oficio 123.pdf", caption="Oficio firmado")
+    (message,) = wait_for(receiver.messages)
+    assert message["type"] == "document" and message["document"] == {
+        "id": sent["media_id"], "mime_type": "application/pdf", "sha256": hashlib.sha256(pdf).hexdigest(),
+        "caption": "Oficio firmado", "filename": "Oficio 123.pdf"}
+    url = call(server, "GET", f"/v23.0/{sent['media_id']}")[1]["url"]
+    server.fail_media_downloads(2, status=503)
+    assert [fetch(url)[0] for _ in range(3)] == [503, 503, 200]
+    assert call(server, "POST", "/_emulator/media/faults", {"count": 1})[0] == 200
+    assert fetch(url)[0] == 500 and fetch(url) == (200, pdf)
+    assert server.stats["media_downloads"] == 2 and server.stats["media_download_failures"] == 3
+    assert call(server, "POST", "/_emulator/inbound/media", {"from": ANA, "type": "location", "content": "eA==",
+                                                             "mime_type": "x/y"})[0] == 400
+
+
+def test_the_acknowledgement_template_is_approved_and_takes_the_folio(start):
+    server = start(statuses=False)
+    template = server.call(server.state.templates.find, "acuse_solicitud", "es_MX")
+    assert (template.status, template.category, template.body_parameter_count) == ("APPROVED", "UTILITY", 1)
+    body = {"messaging_product": "whatsapp", "to": ANA, "type": "template", "template": {
+        "name": "acuse_solicitud", "language": {"code": "es_MX"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "RP-2026-0042"}]}]}}
+    assert send(server, body)[0] == 200  # outside any 24 h window: a template is what gets through
 
 
 def test_injected_errors(start):

@@ -14,7 +14,9 @@ Graph API endpoints (Bearer token required): ``POST /{ver}/{phone_id}/messages``
 ``GET /{ver}/{waba_id}/message_templates``, ``GET /{ver}/{object_id}`` (template, media or phone number).
 
 Test-only endpoints: see ``control.register`` (``/_emulator/messages``, ``/faults``, ``/config``, ``/inbound/...``,
-``/templates/status``, ``/verify``, ``/clock/advance``, ``/token``, ``/recipients``, ``/reset``, ``/stats``).
+``/templates/status``, ``/verify``, ``/clock/advance``, ``/token``, ``/recipients``, ``/reset``, ``/stats``,
+``/media/faults``). The media ``url`` that ``GET /{ver}/{media-id}`` returns (``/_emulator/media/{id}``) needs the
+Bearer token, as Meta's media URLs do.
 
 Scripted recipients by number suffix (config.DEFAULT_RECIPIENT_PATTERNS): ...000001 not on WhatsApp (131026),
 ...000002 per-user marketing limit (131049), ...000003 opted out (131050), ...000004 experiment (130472),

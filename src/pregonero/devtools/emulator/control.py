@@ -6,13 +6,15 @@ The emulator listens on loopback by default, which is the only protection they n
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 
 from aiohttp import web
 
 from . import inbound
-from .app import DISPATCHER, STATE
+from .app import DISPATCHER, STATE, authorize
 from .config import check_behaviour
 
 PREFIX = "/_emulator"
@@ -145,10 +147,46 @@ async def verify(request: web.Request) -> web.Response:
 
 
 async def media_content(request: web.Request) -> web.Response:
-    media = request.app[STATE].media.get(request.match_info["media_id"])
+    """The file behind the `url` that GET /{ver}/{media-id} hands out. Like Meta's media URLs it needs the same
+    bearer token as the Graph API, so a client that leaks the URL alone leaks nothing."""
+    state = authorize(request)
+    media = state.media.get(request.match_info["media_id"])
     if media is None:
         return json_error("no such media", 404)
+    if (status := state.take_media_fault()) is not None:
+        state.stats["media_download_failures"] += 1
+        return json_error("media temporarily unavailable", status)
+    state.stats["media_downloads"] += 1
     return web.Response(body=media.content, content_type=media.mime_type)
+
+
+async def fail_media_downloads(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    try:
+        count, status = int(data.get("count", 1)), int(data.get("status", 500))
+    except (TypeError, ValueError):
+        return json_error("'count' and 'status' must be integers")
+    request.app[STATE].fail_media_downloads(count, status)
+    return web.json_response({"success": True})
+
+
+async def inbound_media(request: web.Request) -> web.Response:
+    """A user sends a photo or a file; the bytes travel base64-encoded in `content`."""
+    data = await read_json(request)
+    try:
+        content = base64.b64decode(str(data.get("content", "")), validate=True)
+    except (binascii.Error, ValueError):
+        return json_error("'content' must be base64")
+    fields = {"from": "number", "type": "kind", "mime_type": "mime_type", "filename": "filename",
+              "caption": "caption", "name": "name", "context_id": "context_id"}
+    arguments = {argument: data[key] for key, argument in fields.items() if key in data}
+    try:
+        result = inbound.user_sends_media(request.app[STATE], request.app[DISPATCHER], content=content, **arguments)
+    except inbound.SimulationError as error:
+        return json_error(str(error), error.status)
+    except TypeError as error:
+        return json_error(f"missing or wrong arguments: {error}")
+    return web.json_response(result)
 
 
 def register(router: web.UrlDispatcher) -> None:
@@ -166,6 +204,8 @@ def register(router: web.UrlDispatcher) -> None:
     router.add_post(f"{PREFIX}/recipients", script_recipient)
     router.add_post(f"{PREFIX}/verify", verify)
     router.add_get(f"{PREFIX}/media/{{media_id}}", media_content)
+    router.add_post(f"{PREFIX}/media/faults", fail_media_downloads)
+    router.add_post(f"{PREFIX}/inbound/media", inbound_media)
     router.add_post(f"{PREFIX}/inbound/text", simulation(
         inbound.user_sends_text, fields={"from": "number", "body": "body", "name": "name", "context_id": "context_id"}))
     router.add_post(f"{PREFIX}/inbound/quick-reply", simulation(

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 
 from . import payloads
-from .state import EmulatorState, mask
+from .state import EmulatorState, Media, mask
 from .webhooks import Dispatcher
 
 logger = logging.getLogger("pregonero.devtools.emulator")
 
+# Inbound media types and what their objects may carry besides id, mime_type and sha256 (reference §5.4).
+MEDIA_KINDS = {"image": {"caption"}, "document": {"caption", "filename"}, "video": {"caption"}, "audio": set(),
+               "sticker": set()}
 TEMPLATE_EVENTS = {"APPROVED", "REJECTED", "PENDING", "PAUSED", "DISABLED", "FLAGGED", "REINSTATED", "IN_APPEAL",
                    "PENDING_DELETION", "DELETED", "LIMIT_EXCEEDED", "ARCHIVED", "UNARCHIVED", "LOCKED"}
 
@@ -43,6 +46,26 @@ def user_sends_text(state: EmulatorState, dispatcher: Dispatcher, number: str, b
     if not number or not isinstance(body, str) or not body:
         raise SimulationError("'from' and 'body' are required")
     return _post_message(state, dispatcher, state.wa_id_for(number), "text", {"body": body}, context_id, name)
+
+
+def user_sends_media(state: EmulatorState, dispatcher: Dispatcher, number: str, kind: str, content: bytes,
+                     mime_type: str, filename: str | None = None, caption: str | None = None,
+                     name: str | None = None, context_id: str | None = None) -> dict:
+    """The user sends a photo or a file: it is kept as emulator media (downloadable like the real API's, with the
+    bearer token: GET /{ver}/{media-id} gives its url) and the message names it by id, as Meta's does."""
+    if kind not in MEDIA_KINDS:
+        raise SimulationError(f"'type' must be one of {sorted(MEDIA_KINDS)}")
+    if not number or not isinstance(content, bytes) or not content or not mime_type:
+        raise SimulationError("'from', a non-empty 'content' and 'mime_type' are required")
+    media = Media(id=state.new_numeric_id(), content=content, mime_type=mime_type, filename=filename or "")
+    state.media[media.id] = media
+    item = {"id": media.id, "mime_type": mime_type, "sha256": media.sha256}
+    if caption and "caption" in MEDIA_KINDS[kind]:
+        item["caption"] = caption
+    if filename and "filename" in MEDIA_KINDS[kind]:
+        item["filename"] = filename
+    result = _post_message(state, dispatcher, state.wa_id_for(number), kind, item, context_id, name)
+    return {**result, "media_id": media.id}
 
 
 def _sent_message(state: EmulatorState, message_id: str):

@@ -180,6 +180,25 @@ class EmulatorServer:
     def user_sends_text(self, number: str, body: str, name: str | None = None) -> dict:
         return self.call(inbound.user_sends_text, self.state, self.dispatcher, number, body, name)
 
+    def user_sends_media(self, number: str, kind: str, content: bytes, mime_type: str, *,
+                         filename: str | None = None, caption: str | None = None, name: str | None = None) -> dict:
+        """A photo (kind "image"), a file ("document") and so on; the result carries the wamid and media id."""
+        return self.call(inbound.user_sends_media, self.state, self.dispatcher, number, kind, content, mime_type,
+                         filename, caption, name)
+
+    def user_sends_image(self, number: str, content: bytes, mime_type: str = "image/jpeg", *,
+                         caption: str | None = None, name: str | None = None) -> dict:
+        return self.user_sends_media(number, "image", content, mime_type, caption=caption, name=name)
+
+    def user_sends_document(self, number: str, content: bytes, mime_type: str, filename: str, *,
+                            caption: str | None = None, name: str | None = None) -> dict:
+        return self.user_sends_media(number, "document", content, mime_type, filename=filename, caption=caption,
+                                     name=name)
+
+    def fail_media_downloads(self, count: int = 1, status: int = 500) -> None:
+        """The next `count` downloads of any media file answer `status` (a CDN hiccup)."""
+        self.call(self.state.fail_media_downloads, count, status)
+
     def user_taps_quick_reply(self, message_id: str, index: int, with_context: bool = True) -> dict:
         return self.call(inbound.user_taps_quick_reply, self.state, self.dispatcher, message_id, index,
                          with_context=with_context)

@@ -65,9 +65,13 @@ class Media:
     mime_type: str
     filename: str
 
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
     def as_json(self, url: str) -> dict:
         return {"messaging_product": "whatsapp", "url": url, "mime_type": self.mime_type,
-                "sha256": hashlib.sha256(self.content).hexdigest(), "file_size": len(self.content), "id": self.id}
+                "sha256": self.sha256, "file_size": len(self.content), "id": self.id}
 
 
 @dataclass
@@ -96,6 +100,7 @@ class EmulatorState:
         self.recipients = {digits(number): check_behaviour(b) for number, b in config.recipients.items()}
         self.patterns = [(re.compile(pattern), behaviour) for pattern, behaviour in config.recipient_patterns]
         self.faults: deque[Fault] = deque()
+        self.media_faults: deque[int] = deque()  # HTTP statuses for the next media downloads, one each
         self.token = config.token
         self.token_expired = False
         self.stats: Counter = Counter()
@@ -172,6 +177,12 @@ class EmulatorState:
         fault = self.faults[0]
         fault.remaining -= 1
         return fault
+
+    def fail_media_downloads(self, count: int = 1, status: int = 500) -> None:
+        self.media_faults.extend([status] * count)
+
+    def take_media_fault(self) -> int | None:
+        return self.media_faults.popleft() if self.media_faults else None
 
     def roll(self, probability: float) -> bool:
         return probability > 0 and self.rng.random() < probability

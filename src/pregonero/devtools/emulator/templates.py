@@ -77,7 +77,21 @@ THANKS = {
     "category": "UTILITY",
     "components": [{"type": "BODY", "text": "{{1}}: gracias por acompañarnos en {{2}}."}],
 }
-SEEDED = (INVITATION, REMINDER, REJECTED, CANCELLATION, THANKS)
+# The acknowledgement of a request that reached the office's WhatsApp (intake/whatsapp.py), for when the
+# requester's 24-hour window has closed and free text would fail with 131047. {{1}} is the folio ("RP-2026-0042").
+ACKNOWLEDGEMENT = {
+    "name": "acuse_solicitud",
+    "language": "es_MX",
+    "status": "APPROVED",
+    "category": "UTILITY",
+    "components": [
+        {"type": "BODY", "text": "Dirección de Relaciones Públicas: su solicitud fue recibida con el folio {{1}}. "
+                                 "Le informaremos por este medio cómo avanza.",
+         "example": {"body_text": [["RP-2026-0042"]]}},
+    ],
+}
+# New templates go last: the ids of the others (numbered in this order) stay what tests and demos saw.
+SEEDED = (INVITATION, REMINDER, REJECTED, CANCELLATION, THANKS, ACKNOWLEDGEMENT)
 
 
 @dataclass
