@@ -12,6 +12,7 @@ from pregonero.sending.templates_sync import TemplateSyncError, body_text, templ
 pytestmark = pytest.mark.django_db
 
 ACCOUNT = {  # what the emulator's account holds (devtools/emulator/templates.py)
+    ("acuse_solicitud", "es_MX"): "APPROVED",
     ("agradecimiento_evento", "es_MX"): "PENDING",
     ("cancelacion_evento", "es_MX"): "APPROVED",
     ("invitacion_evento", "es_MX"): "APPROVED",
@@ -49,7 +50,7 @@ def sync_button(client, campaign):
 def test_sync_stores_the_account_templates_with_their_approval_status(emulator):
     counts = templates_sync()
 
-    assert counts == {"created": 5, "updated": 0, "removed": 0, "total": 5}
+    assert counts == {"created": 6, "updated": 0, "removed": 0, "total": 6}
     assert stored() == ACCOUNT
     invitation = WhatsAppTemplate.objects.get(name="invitacion_evento")
     assert invitation.approved and invitation.category == "MARKETING" and invitation.provider_id
@@ -60,7 +61,7 @@ def test_a_second_sync_changes_nothing(emulator):
     templates_sync()
     before = {t.pk: (t.name, t.status, t.components) for t in WhatsAppTemplate.objects.all()}
 
-    assert templates_sync() == {"created": 0, "updated": 0, "removed": 0, "total": 5}
+    assert templates_sync() == {"created": 0, "updated": 0, "removed": 0, "total": 6}
     assert {t.pk: (t.name, t.status, t.components) for t in WhatsAppTemplate.objects.all()} == before
 
 
@@ -69,8 +70,9 @@ def test_a_template_removed_from_the_account_disappears_and_a_status_change_is_p
     remove_from_account(emulator, "agradecimiento_evento")
     emulator.template_status_changes("cancelacion_evento", "es_MX", "PAUSED")
 
-    assert templates_sync() == {"created": 0, "updated": 1, "removed": 1, "total": 4}
-    assert stored() == {("cancelacion_evento", "es_MX"): "PAUSED", ("invitacion_evento", "es_MX"): "APPROVED",
+    assert templates_sync() == {"created": 0, "updated": 1, "removed": 1, "total": 5}
+    assert stored() == {("acuse_solicitud", "es_MX"): "APPROVED",
+                        ("cancelacion_evento", "es_MX"): "PAUSED", ("invitacion_evento", "es_MX"): "APPROVED",
                         ("invitacion_evento_promo", "es_MX"): "REJECTED", ("recordatorio_evento", "es_MX"): "APPROVED"}
 
 
@@ -98,12 +100,12 @@ def test_without_whatsapp_settings_the_error_says_so(settings):
 def test_the_command_and_the_task_sync_too(emulator, capsys):
     call_command("sync-templates")
     out = capsys.readouterr().out
-    assert "5 en total, 5 nuevas" in out
+    assert "6 en total, 6 nuevas" in out
     assert "invitacion_evento_promo · es_MX · Rechazada" in out and "agradecimiento_evento · es_MX · En revisión" in out
 
     remove_from_account(emulator, "cancelacion_evento")
     result = sync_whatsapp_templates.enqueue()
-    assert result.return_value == {"created": 0, "updated": 0, "removed": 1, "total": 4}
+    assert result.return_value == {"created": 0, "updated": 0, "removed": 1, "total": 5}
     assert ("cancelacion_evento", "es_MX") not in stored()
 
 
@@ -158,7 +160,7 @@ def test_the_sync_button_works_for_social_media_and_reports_failures(emulator, c
     client.force_login(people.social_media)
 
     page = sync_button(client, campaign).content.decode()
-    assert "Plantillas actualizadas desde la cuenta de WhatsApp: 5 en total, 5 nuevas" in page
+    assert "Plantillas actualizadas desde la cuenta de WhatsApp: 6 en total, 6 nuevas" in page
     assert "invitacion_evento · es_MX · Aprobada" in page
     assert stored() == ACCOUNT
 

@@ -362,8 +362,8 @@ def test_templates_are_listed_across_pages(emulator):
     synced = sync_templates(client_config(emulator))  # the synchronous helper for views and tasks
 
     assert sorted(t["name"] for t in listed) == [
-        "agradecimiento_evento", "cancelacion_evento", "invitacion_evento", "invitacion_evento_promo",
-        "recordatorio_evento"]
+        "acuse_solicitud", "agradecimiento_evento", "cancelacion_evento", "invitacion_evento",
+        "invitacion_evento_promo", "recordatorio_evento"]
     invitation_template = next(t for t in listed if t["name"] == "invitacion_evento")
     assert (invitation_template["language"], invitation_template["status"], invitation_template["category"]) == (
         "es_MX", "APPROVED", "MARKETING")
