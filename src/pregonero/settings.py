@@ -275,6 +275,22 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Relaciones Públicas <pregonero@localhost>")
 # Where a guest's "BAJA" e-mail goes (the List-Unsubscribe header); empty: the address mail comes from.
 UNSUBSCRIBE_EMAIL = os.environ.get("UNSUBSCRIBE_EMAIL", "").strip()
+# E-mail intake (intake/imap.py): the office's mailbox, read over IMAP with TLS every INTAKE_IMAP_POLL_SECONDS by a
+# worker task; no INTAKE_IMAP_HOST, no polling. INTAKE_IMAP_CA_FILE: a private authority that signed the server.
+INTAKE_IMAP_HOST = os.environ.get("INTAKE_IMAP_HOST", "").strip()
+INTAKE_IMAP_SECURITY = os.environ.get("INTAKE_IMAP_SECURITY", "ssl").strip().lower()
+if INTAKE_IMAP_SECURITY not in {"ssl", "starttls"}:
+    raise ImproperlyConfigured(f"INTAKE_IMAP_SECURITY debe ser «ssl» o «starttls», no {INTAKE_IMAP_SECURITY!r}.")
+INTAKE_IMAP_PORT = env_int("INTAKE_IMAP_PORT", 993 if INTAKE_IMAP_SECURITY == "ssl" else 143)
+INTAKE_IMAP_USER = os.environ.get("INTAKE_IMAP_USER", "").strip()
+INTAKE_IMAP_PASSWORD = os.environ.get("INTAKE_IMAP_PASSWORD", "")
+if INTAKE_IMAP_HOST and not (INTAKE_IMAP_USER and INTAKE_IMAP_PASSWORD):
+    raise ImproperlyConfigured("Con INTAKE_IMAP_HOST hacen falta INTAKE_IMAP_USER e INTAKE_IMAP_PASSWORD.")
+INTAKE_IMAP_MAILBOX = os.environ.get("INTAKE_IMAP_MAILBOX", "").strip() or "INBOX"
+INTAKE_IMAP_CA_FILE = os.environ.get("INTAKE_IMAP_CA_FILE", "").strip()
+INTAKE_IMAP_POLL_SECONDS = max(10, env_int("INTAKE_IMAP_POLL_SECONDS", 60))
+# A bigger attachment is not stored as a file of its own (it stays inside the stored .eml).
+INTAKE_MAX_ATTACHMENT_BYTES = env_int("INTAKE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024)
 SITE_URL = (env_required("SITE_URL", "Ej.: https://invitaciones.ejemplo.gob.mx") if PRODUCTION
             else os.environ.get("SITE_URL", "http://127.0.0.1:8000")).rstrip("/")
 if PRODUCTION and not SITE_URL.startswith("https://"):

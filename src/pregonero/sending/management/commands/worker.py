@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
+from pregonero.intake.tasks import mailbox_poll_schedule
 from pregonero.sending.dispatcher import Dispatcher
 from pregonero.sending.inbound import apply_pending_events
 
@@ -23,6 +24,8 @@ class Command(DatabaseWorkerCommand):
     def handle(self, *args, no_dispatcher=False, **options):
         # A worker killed mid-task leaves that task "running" for ever: apply the webhooks it may have taken.
         apply_pending_events()
+        # With INTAKE_IMAP_HOST set, a mailbox poll waits in the queue (each poll schedules the next one).
+        mailbox_poll_schedule()
         if no_dispatcher or options.get("batch"):
             return super().handle(*args, **options)
         stop = threading.Event()
