@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("pregonero.campaigns.urls")),
     path("cuenta/", include("pregonero.accounts.urls")),
     path("directorio/", include("pregonero.directory.urls")),
+    path("recibidas/", include("pregonero.intake.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("salud/", health, name="health"),
     path("admin/", admin.site.urls),

@@ -26,6 +26,7 @@ from pregonero.directory.guestlist_sharing import guest_list_share
 from pregonero.directory.guestlists import guest_list_for
 from pregonero.directory.importer import import_prepare
 from pregonero.directory.models import Contact, DuplicateCandidate
+from pregonero.intake.services import Incoming, IncomingFile, record_incoming
 from pregonero.rsvp.models import Invitation
 from pregonero.sending.dispatcher import Dispatcher
 from pregonero.sending.models import Message, Reminder
@@ -122,6 +123,15 @@ directory:arco_erase                    get     L     403   403   403   403   40
 directory:arco_resolve                  post    L     403   403   403   403   403   +     +
 directory:arco_rectify                  post    L     403   403   403   403   403   +     +
 directory:arco_oppose                   post    L     403   403   403   403   403   +     +
+# --- requests that arrived by e-mail or WhatsApp: the assistant decides, the Director may look (read-only)
+intake:inbox                            get     L     403   403   200   200   403   403   200
+intake:draft                            get     L     403   403   200   200   403   403   200
+intake:register                         post    L     403   403   +     403   403   403   +
+intake:merge                            post    L     403   403   +     403   403   403   +
+intake:discard                          post    L     403   403   +     403   403   403   +
+intake:restore                          post    L     403   403   +     403   403   403   +
+intake:attachment                       get     L     403   403   200   200   403   403   200
+intake:original                         get     L     403   403   200   200   403   403   200
 # --- accounts
 login                                   public  200   302   302   302   302   302   302   302  # signed in: inbox
 second_step                             public  302   302   302   302   302   302   302   302  # no password yet
@@ -216,6 +226,12 @@ class World:
     arco: object
     batch: object
     sink_message: SinkMessage
+    intake_message: object  # an e-mail from Cultura waiting in the assistant's inbox, with a file
+    intake_attachment: object
+
+    @property
+    def intake_draft(self):
+        return self.intake_message.draft
 
 
 def send_everything(campaign):
@@ -267,6 +283,10 @@ def world(settings, people, make_campaign, emulator, inbox, django_user_model) -
                            actor=people.database)
     sink_message = SinkMessage.objects.create(mail_from="pregonero@localhost", recipients="cultura@example.com",
                                               subject="Prueba", raw=b"Subject: Prueba\r\n\r\nHola.\r\n")
+    intake_message, _created = record_incoming(Incoming(
+        source="email", external_id="<matriz@cultura.example>", sender_address="cultura@pregonero.example",
+        subject="Solicitud por correo", body="Hola.", raw=b"Subject: Solicitud por correo\r\n\r\nHola.\r\n",
+        files=[IncomingFile("oficio.pdf", "application/pdf", b"%PDF-1.4\n")]))
 
     users = {"own": people.requester, "other": people.other_requester, "asst": people.assistant,
              "dir": people.director, "redes": people.social_media, "bd": people.database, "admin": admin}
@@ -275,7 +295,8 @@ def world(settings, people, make_campaign, emulator, inbox, django_user_model) -
         clients[role] = Client()
         clients[role].force_login(user)
     return World(clients, campaign, other, Invitation.objects.filter(campaign=campaign).first(), attachment,
-                 other_attachment, reminder, contact, duplicate, arco, batch, sink_message)
+                 other_attachment, reminder, contact, duplicate, arco, batch, sink_message, intake_message,
+                 intake_message.attachments.get())
 
 
 # Which object fills a URL's `pk`, by URL name (or name prefix).
@@ -286,6 +307,9 @@ PK_OF = {
     "directory:duplicate_resolve": "duplicate",
     "directory:arco_": "arco",
     "devtools:mail_detail": "sink_message",
+    "intake:attachment": "intake_attachment",
+    "intake:original": "intake_message",
+    "intake:": "intake_draft",
 }
 
 

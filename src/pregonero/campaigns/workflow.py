@@ -107,6 +107,7 @@ def waiting_roles(state: str) -> frozenset[Role]:
 # Audit actions that are not transitions, as the timeline and the notices name them.
 OTHER_ACTIONS = {
     "campaign.create": _("Registró la solicitud"),
+    "intake.register": _("La registró desde lo recibido por correo o WhatsApp"),
     "proof.save": _("Guardó la prueba"),
     "guestlist.change": _("Cambió la lista de invitados"),
     "guestlist.confirm": _("Confirmó la lista de invitados"),

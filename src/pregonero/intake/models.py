@@ -7,6 +7,7 @@ assistant checks, completes and turns to the Director. Several messages about on
 all (auto-replies, newsletters) is kept aside on a draft of its own so nothing is lost.
 """
 
+import re
 import uuid
 
 from django.conf import settings
@@ -20,6 +21,15 @@ from pregonero.accounts.models import Department
 class Source(models.TextChoices):
     EMAIL = "email", _("Correo electrónico")
     WHATSAPP = "whatsapp", _("WhatsApp")
+
+
+# "RE:", "Rv:", "FW:", "Fwd:", "ENC:" (Outlook in Spanish), repeated: what mail clients put before a subject.
+REPLY_PREFIXES = re.compile(r"^(\s*(re|rv|fw|fwd|enc|reenv)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def plain_subject(subject: str) -> str:
+    """The subject without the reply and forward prefixes mail clients add."""
+    return REPLY_PREFIXES.sub("", subject or "").strip()
 
 
 class KnownSender(models.Model):
@@ -115,6 +125,8 @@ class IncomingMessage(models.Model):
 
     class Meta:
         ordering = ["received_at", "pk"]
+        verbose_name = _("mensaje recibido")
+        verbose_name_plural = _("mensajes recibidos")
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="intake_message_once"),
         ]
@@ -134,6 +146,8 @@ class IncomingAttachment(models.Model):
 
     class Meta:
         ordering = ["pk"]
+        verbose_name = _("archivo recibido")
+        verbose_name_plural = _("archivos recibidos")
 
     def __str__(self):
         return self.original_name
@@ -147,3 +161,10 @@ class MailboxCursor(models.Model):
     last_uid = models.BigIntegerField(default=0)
     polled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("buzón leído")
+        verbose_name_plural = _("buzones leídos")
+
+    def __str__(self):
+        return self.mailbox

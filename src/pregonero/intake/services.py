@@ -9,11 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from pregonero.accounts.models import Department
+from pregonero.accounts.roles import Role
+from pregonero.campaigns.models import AttachmentKind, Campaign, Channel
+from pregonero.campaigns.services import NewAttachment, audit_log, campaign_create, campaign_transition
+from pregonero.campaigns.uploads import SPREADSHEET_TYPES, extension_of, validate_upload
 from pregonero.directory.normalize import normalize_phone
 
 from .models import Draft, IncomingAttachment, IncomingMessage, KnownSender, Source
@@ -134,3 +141,200 @@ def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
             raise
         return existing, False
     return message, True
+
+
+# --------------------------------------------------------------------------- the assistant's decisions
+#
+# Every decision locks the draft row first (select_for_update), so of two clicks at once exactly one decides and
+# the other gets DraftConflict with a clear message. A final decision on a draft covers the drafts merged into it.
+
+FAMILY_OF_KIND = {  # which upload check (campaigns.uploads) a carried file must pass, by the kind chosen for it
+    AttachmentKind.SCAN: "document",
+    AttachmentKind.INVITATION_IMAGE: "image",
+    AttachmentKind.GUEST_LIST: "spreadsheet",
+}
+EXTENSION_OF_TYPE = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"} | {
+    content_type: ext for ext, content_type in SPREADSHEET_TYPES.items()
+}
+
+
+class DraftConflict(Exception):
+    """The draft was decided before this action arrived (someone else acted first, or a double click)."""
+
+    def __init__(self, draft: Draft):
+        self.draft = draft
+        super().__init__(conflict_message(draft))
+
+
+def conflict_message(draft: Draft) -> str:
+    if draft.status == Draft.Status.REGISTERED:
+        campaign = draft.campaign or (draft.merged_into.campaign if draft.merged_into_id else None)
+        if campaign is not None:
+            return _("Esta solicitud ya se registró con el folio %(folio)s.") % {"folio": campaign.folio}
+    if draft.status == Draft.Status.MERGED:
+        return _("Estos mensajes ya se unieron a otra solicitud por registrar (n.º %(pk)s).") % {
+            "pk": draft.merged_into_id}
+    if draft.status == Draft.Status.ASIDE:
+        return _("Esta solicitud está apartada; primero márquela como solicitud.")
+    return _("La solicitud por registrar ya está en «%(status)s»; alguien más actuó antes. Revise la información "
+             "actual.") % {"status": draft.get_status_display()}
+
+
+def may_decide(user) -> bool:
+    """Only the assistant registers, merges and discards what arrived (the Director may look, read-only)."""
+    return user.is_authenticated and user.has_role(Role.ASSISTANT)
+
+
+def may_view_intake(user) -> bool:
+    return may_decide(user) or (user.is_authenticated and user.has_role(Role.DIRECTOR))
+
+
+def _require_assistant(actor) -> None:
+    if not may_decide(actor):
+        raise PermissionDenied(_("Solo la asistente registra, une o descarta las solicitudes recibidas."))
+
+
+def _locked(draft: Draft, *, allowed) -> Draft:
+    locked = Draft.objects.select_for_update().get(pk=draft.pk)
+    if locked.status not in allowed:
+        raise DraftConflict(locked)
+    return locked
+
+
+def _decide(draft: Draft, status: str, actor, now, **changes) -> None:
+    """Gives the draft and the drafts merged into it their final status."""
+    values = {"status": status, "decided_by": actor, "decided_at": now, **changes}
+    Draft.objects.filter(merged_into=draft).update(**{k: v for k, v in values.items() if k != "campaign"})
+    for name, value in values.items():
+        setattr(draft, name, value)
+    draft.save(update_fields=list(values))
+
+
+def name_with_extension(name: str, content_type: str) -> str:
+    """A file sent without an extension (common on WhatsApp) gets the one its content type says."""
+    ext = EXTENSION_OF_TYPE.get(content_type.split(";")[0].strip().lower())
+    if ext and extension_of(name) not in (ext, "jpeg" if ext == "jpg" else ext):
+        return f"{name}.{ext}"
+    return name
+
+
+def _carried_attachments(draft: Draft, choices) -> list[NewAttachment]:
+    """The chosen files of the draft as checked uploads; every refusal is collected before anything is written."""
+    wanted = [(int(pk), kind) for pk, kind in choices]
+    found = {a.pk: a for a in IncomingAttachment.objects.filter(message__draft=draft, pk__in=[pk for pk, _k in wanted])}
+    carried, errors = [], []
+    for pk, kind in wanted:
+        attachment = found.get(pk)
+        if attachment is None or kind not in FAMILY_OF_KIND:
+            errors.append(_("Uno de los archivos elegidos ya no es de esta solicitud; recargue la página."))
+            continue
+        with attachment.file.open("rb") as handle:
+            content = handle.read()
+        upload = SimpleUploadedFile(name_with_extension(attachment.original_name, attachment.content_type), content,
+                                    content_type=attachment.content_type)
+        try:
+            accepted = validate_upload(upload, FAMILY_OF_KIND[kind])
+        except ValidationError as error:
+            errors += [_("%(kind)s: %(error)s") % {"kind": AttachmentKind(kind).label, "error": message}
+                       for message in error.messages]
+        else:
+            carried.append(NewAttachment(kind=kind, upload=upload, accepted=accepted))
+    if errors:
+        raise ValidationError(errors)
+    return carried
+
+
+def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_choices=(), submission_key,
+                   uploads=(), turn: bool = True) -> tuple[Campaign, bool]:
+    """Registers the draft as a request (received by its channel) and, with ``turn``, turns it to the Director,
+    all in one transaction; the requester is told after commit. Returns (campaign, created): the same form
+    submitted twice finds the first request. ``attachment_choices``: (incoming attachment pk, AttachmentKind)."""
+    _require_assistant(actor)
+    registered = Draft.objects.filter(pk=draft.pk, campaign__submission_key=submission_key).select_related("campaign")
+    if registered:
+        return registered[0].campaign, False
+    carried = _carried_attachments(draft, attachment_choices)
+    with transaction.atomic():
+        locked = Draft.objects.select_for_update().get(pk=draft.pk)
+        if locked.campaign_id and locked.campaign.submission_key == submission_key:
+            return locked.campaign, False
+        if locked.status != Draft.Status.OPEN:
+            raise DraftConflict(locked)
+        campaign, created = campaign_create(
+            actor=actor, fields={**fields, "received_via": Channel(locked.source)}, sectors=sectors,
+            attachments=[*carried, *uploads], submission_key=submission_key,
+        )
+        if not created:  # the key belongs to another request: a stale form, never a second registration
+            raise ValidationError(_("Este formulario ya se usó para otra solicitud; recargue la página."))
+        merged = list(locked.merged_drafts.values_list("pk", flat=True))
+        _decide(locked, Draft.Status.REGISTERED, actor, timezone.now(), campaign=campaign,
+                department=campaign.department)
+        audit_log(campaign=campaign, actor=actor, action="intake.register", data={
+            "draft": locked.pk, "merged": merged, "source": locked.source,
+            "attachments": [{"name": a.upload.name, "kind": a.kind} for a in carried],
+        })
+        if turn:
+            campaign_transition(campaign=campaign, actor=actor, name="turn")
+        from .acknowledgements import acknowledge_registration
+
+        transaction.on_commit(lambda: acknowledge_registration.enqueue(locked.pk))
+    draft.status, draft.campaign = locked.status, campaign
+    return campaign, True
+
+
+def draft_merge(*, drafts, into: Draft, actor) -> Draft:
+    """Several messages about one event become one draft: the others' messages (and files) move to ``into``;
+    the others stay, marked merged into it, so a later reply to them still finds it."""
+    _require_assistant(actor)
+    others = sorted({d.pk for d in drafts} - {into.pk})
+    if not others:
+        raise ValidationError(_("Elija al menos otra solicitud por registrar para unirla a esta."))
+    with transaction.atomic():
+        locked = {d.pk: d for d in Draft.objects.select_for_update().filter(pk__in=[into.pk, *others]).order_by("pk")}
+        target = locked[into.pk]
+        if target.status != Draft.Status.OPEN:
+            raise DraftConflict(target)
+        now = timezone.now()
+        for pk in others:
+            draft = locked.get(pk)
+            if draft is None or draft.status not in (Draft.Status.OPEN, Draft.Status.ASIDE):
+                raise DraftConflict(draft or target)
+            messages = list(draft.messages.values_list("pk", flat=True))
+            IncomingMessage.objects.filter(draft=draft).update(draft=target)
+            Draft.objects.filter(merged_into=draft).update(merged_into=target)  # one hop, always
+            draft.status, draft.merged_into, draft.decided_by, draft.decided_at = Draft.Status.MERGED, target, actor, now
+            draft.save(update_fields=["status", "merged_into", "decided_by", "decided_at"])
+            audit_log(campaign=None, actor=actor, action="intake.merge",
+                      data={"draft": draft.pk, "into": target.pk, "messages": messages})
+            target.department_id = target.department_id or draft.department_id
+            target.subject = target.subject or draft.subject
+            target.received_at = min(target.received_at, draft.received_at)
+        target.save(update_fields=["department", "subject", "received_at"])
+    return target
+
+
+def draft_discard(*, draft: Draft, actor, reason: str) -> Draft:
+    """Not a request: kept, with the reason in the audit log (no campaign to hang it on)."""
+    _require_assistant(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Escriba el motivo del descarte: queda en el registro."))
+    with transaction.atomic():
+        locked = _locked(draft, allowed=(Draft.Status.OPEN, Draft.Status.ASIDE))
+        merged = list(locked.merged_drafts.values_list("pk", flat=True))
+        _decide(locked, Draft.Status.DISCARDED, actor, timezone.now(), discard_reason=reason)
+        audit_log(campaign=None, actor=actor, action="intake.discard", comment=reason,
+                  data={"draft": locked.pk, "merged": merged, "source": locked.source, "subject": locked.subject})
+    return locked
+
+
+def draft_restore(*, draft: Draft, actor) -> Draft:
+    """"Sí es una solicitud": a draft kept aside (auto-reply, newsletter…) goes back to the drafts to register."""
+    _require_assistant(actor)
+    with transaction.atomic():
+        locked = _locked(draft, allowed=(Draft.Status.ASIDE,))
+        locked.status = Draft.Status.OPEN
+        locked.save(update_fields=["status"])
+        audit_log(campaign=None, actor=actor, action="intake.restore",
+                  data={"draft": locked.pk, "aside_reason": locked.aside_reason})
+    return locked
