@@ -51,8 +51,9 @@ def apply_event(event: WebhookEvent) -> None:
             if change.get("field") == "messages":
                 for status in value.get("statuses") or []:
                     apply_status(status)
+                names = {c.get("wa_id"): (c.get("profile") or {}).get("name", "") for c in value.get("contacts") or []}
                 for message in value.get("messages") or []:
-                    apply_inbound(message)
+                    apply_inbound(message, names.get(message.get("from"), ""))
             elif change.get("field") == "user_preferences":
                 for preference in value.get("user_preferences") or []:
                     if preference.get("value") == "stop":
@@ -166,7 +167,9 @@ def is_uuid(value: str) -> bool:
     return True
 
 
-def apply_inbound(message: dict) -> None:
+def apply_inbound(message: dict, sender_name: str = "") -> None:
+    from pregonero.intake.whatsapp import intake_inbound
+
     provider_id = message.get("id", "")
     if not provider_id:
         return
@@ -177,6 +180,8 @@ def apply_inbound(message: dict) -> None:
         )
         if not created:
             return  # a duplicate delivery of a message already applied
+        if intake_inbound(message, sender_name):
+            return  # a department's text, photo or file: on its draft request (intake), not an RSVP
         if kind == "button":
             apply_tap((message.get("button") or {}).get("payload", ""), message.get("from", ""))
         elif kind == "text" and fold((message.get("text") or {}).get("body", "")) in STOP_WORDS:

@@ -9,9 +9,11 @@ measured roughly ten times httpx's throughput on the hot path (DESIGN §5). Sect
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +39,12 @@ MAX_TEMPLATE_PAGES = 200  # a guard against a provider that keeps handing out cu
 # RSVP token (no colons); WhatsApp echoes the whole string back as ``button.payload`` when the guest taps.
 RSVP_PAYLOAD_PREFIX = "rsvp"
 RSVP_YES, RSVP_NO = "yes", "no"
+
+MEDIA_ID = re.compile(r"[0-9]{1,40}")  # media ids are decimal strings (§1); anything else never reaches a URL
+MEDIA_TOO_LARGE = "media_too_large"  # SendError.code of a download refused for its size
+# Meta serves the files users send from its CDN, not from the Graph host (lookaside.fbsbx.com, from community
+# documentation: unverified in the reference). The token may go there, over HTTPS, and nowhere else new.
+MEDIA_HOSTS = {"graph.facebook.com": ("lookaside.fbsbx.com",)}
 
 
 @dataclass(frozen=True)
@@ -271,6 +279,12 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
 # --- Client ---------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DownloadedMedia:
+    content: bytes = field(repr=False)
+    mime_type: str
+
+
 class WhatsAppClient(Channel):
     """The Cloud API over one pooled aiohttp session. Share one instance among a worker's concurrent sends.
     ``send`` posts a payload from ``build_template_payload`` / ``build_text_payload`` and returns the ``wamid``
@@ -306,11 +320,7 @@ class WhatsAppClient(Channel):
         Only the configured API host is ever called, and redirects are not followed: the bearer token (and the
         guests' numbers) must not go to a URL that came from a response or from anyone's input.
         """
-        if _origin(url) != _origin(self.config.base_url):
-            logger.error("WhatsApp %s refused: host %r is not the configured API host", label, _origin(url)[1])
-            raise SendError(kind=SendError.ACCOUNT, detail="foreign origin", reason=_(
-                "Se bloqueó una llamada a una dirección distinta de la API de WhatsApp configurada; revise la "
-                "configuración del servidor."))
+        self._refuse_foreign(url, label)
         try:
             async with self._session().request(method, url, allow_redirects=False, **kwargs) as response:
                 status, headers = response.status, response.headers
@@ -329,6 +339,57 @@ class WhatsAppClient(Channel):
         logger.warning("WhatsApp %s failed: %s, HTTP %s, code %s: %s",
                        label, error.kind, status, error.code, error.detail)
         raise error
+
+    def _refuse_foreign(self, url: str, label: str, *, media: bool = False) -> None:
+        allowed = {_origin(self.config.base_url)}
+        if media:
+            allowed |= {("https", host, 443) for host in MEDIA_HOSTS.get(_origin(self.config.base_url)[1], ())}
+        if _origin(url) not in allowed:
+            logger.error("WhatsApp %s refused: host %r is not the configured API host", label, _origin(url)[1])
+            raise SendError(kind=SendError.ACCOUNT, detail="foreign origin", reason=_(
+                "Se bloqueó una llamada a una dirección distinta de la API de WhatsApp configurada; revise la "
+                "configuración del servidor."))
+
+    async def download_media(self, media_id: str, *, max_bytes: int) -> DownloadedMedia:
+        """A file a user sent us (§7): ``GET /{version}/{media-id}`` gives its URL, type and size, then the URL is
+        read with the bearer token, without following redirects and only from the configured API host (or Meta's
+        media host when that is Graph). A file over ``max_bytes`` is refused before or while it is read, with a
+        permanent ``SendError`` whose code is ``MEDIA_TOO_LARGE``; other failures are classified as for sends."""
+        if not MEDIA_ID.fullmatch(str(media_id)):
+            raise SendError(kind=_P, detail="media id", reason=_("WhatsApp envió un identificador de archivo inválido."))
+        info = await self._request("GET", self._url(str(media_id)), label="media lookup")
+        size = info.get("file_size")
+        if isinstance(size, int) and size > max_bytes:
+            raise _too_large(max_bytes)
+        url = str(info.get("url") or "")
+        self._refuse_foreign(url, "media download", media=True)
+        try:
+            async with self._session().get(url, allow_redirects=False) as response:
+                if not 200 <= response.status < 300:
+                    raw = await response.content.read(65536)
+                    try:
+                        body = json.loads(raw) if raw else None
+                    except ValueError:
+                        body = None
+                    error = classify(response.status, body, None, headers=response.headers)
+                    logger.warning("WhatsApp media download failed: %s, HTTP %s", error.kind, response.status)
+                    raise error
+                chunks, total = [], 0
+                async for chunk in response.content.iter_chunked(65536):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise _too_large(max_bytes)
+                    chunks.append(chunk)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = classify(None, None, exc)
+            logger.warning("WhatsApp media download failed: %s (%s)", error.kind, error.detail)
+            raise error from exc
+        content = b"".join(chunks)
+        expected = str(info.get("sha256") or "").lower()
+        if re.fullmatch(r"[0-9a-f]{64}", expected) and hashlib.sha256(content).hexdigest() != expected:
+            raise SendError(kind=_T, detail="sha256 mismatch", reason=_(
+                "El archivo llegó incompleto desde WhatsApp; se reintentará."))
+        return DownloadedMedia(content=content, mime_type=str(info.get("mime_type") or "application/octet-stream"))
 
     async def send(self, message_payload: dict) -> SendResult:
         """POST /{version}/{phone-number-id}/messages (§2) and parse the acceptance (§2d)."""
@@ -390,6 +451,11 @@ class WhatsAppClient(Channel):
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def _too_large(max_bytes: int) -> SendError:
+    return SendError(kind=_P, code=MEDIA_TOO_LARGE, detail=f"over {max_bytes} bytes", reason=_(
+        "El archivo es más grande de lo que Pregonero acepta."))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
