@@ -101,7 +101,8 @@ def test_a_department_contacts_text_starts_a_draft_and_their_photo_and_files_ext
     assert [m.body for m in messages] == ["Solicitamos difundir el Festival de Jazz.\nGracias", "La invitación",
                                          "Oficio firmado", ""]
     assert all(m.sent_at and not m.problems for m in messages)
-    files = [(a.kind, a.original_name, a.content_type, a.file.read()) for m in messages[1:] for a in m.attachments.all()]
+    files = [(a.kind, a.original_name, a.content_type, a.file.read())
+             for m in messages[1:] for a in m.attachments.all()]
     assert files == [("image", "imagen-whatsapp.jpg", "image/jpeg", photo),
                      ("scan", "Oficio 45.pdf", "application/pdf", PDF),  # no folders in a shown name
                      ("guest_list", "invitados.xlsx", XLSX_TYPE, workbook)]
@@ -228,7 +229,8 @@ def test_the_acknowledgement_outside_the_window_is_the_approved_template(wa):
     (sent,) = acknowledgements(wa)
     assert (sent["type"], sent["template"]["name"], sent["template"]["language"]["code"]) == (
         "template", "acuse_solicitud", "es_MX")
-    assert sent["template"]["components"] == [{"type": "body", "parameters": [{"type": "text", "text": "RP-2026-0042"}]}]
+    assert sent["template"]["components"] == [
+        {"type": "body", "parameters": [{"type": "text", "text": "RP-2026-0042"}]}]
 
 
 def test_a_refused_acknowledgement_is_reported_and_can_be_sent_later(wa, caplog):

@@ -70,7 +70,7 @@ def intake_inbound(message: dict, sender_name: str = "") -> bool:
     if match_department(Source.WHATSAPP, number) is None:
         return False
     with translation.override(settings.LANGUAGE_CODE):  # problems and reasons are read by the office
-        incoming, media = incoming_from(message, number, sender_name)
+        incoming, media = incoming_from(message, number, str(sender_name or ""))
     stored, created = record_incoming(incoming)
     if created and media:
         media_fetch_enqueue(stored.pk, media)
@@ -209,15 +209,15 @@ def media_failed(message_id: int, media: dict, attempt: int, error: SendError) -
         elif again:
             problem = retry_problem(name)
         else:
-            problem = _("No se pudo descargar el archivo «%(name)s» de WhatsApp (%(reason)s). Pida al remitente "
-                        "que lo envíe de nuevo o por correo.") % {"name": name, "reason": error.reason}
+            problem = _("No se pudo descargar el archivo «%(name)s» de WhatsApp. Pida al remitente que lo envíe "
+                        "de nuevo o por correo.") % {"name": name}
     with transaction.atomic():
         message = IncomingMessage.objects.select_for_update().get(pk=message_id)
         kept = [p for p in message.problems if p != retry_problem(name)]
         message.problems = [*kept, problem] if problem not in kept else kept
         message.save(update_fields=["problems"])
-    log.warning("WhatsApp file for incoming message %s not downloaded (attempt %s, %s%s)", message_id,
-                attempt + 1, error.kind, ", will retry" if again else "")
+    log.warning("WhatsApp file for incoming message %s not downloaded (attempt %s, %s: %s)%s", message_id,
+                attempt + 1, error.kind, error.reason, "; will retry" if again else "")
     if again:
         wait = max(min(60 * 4**attempt, 6 * 3600), error.retry_after or 0)
         whatsapp_media_fetch.using(run_after=timezone.now() + timedelta(seconds=wait)).enqueue(

@@ -34,8 +34,8 @@ def whatsapp_acknowledge(draft_id: int, folio: str, attempt: int = 0) -> bool:
     if draft is None:
         return False
     accepted, error = acknowledgement_send(draft, folio)
-    backend = whatsapp_acknowledge.get_backend()
-    if error is not None and error.kind == SendError.TRANSIENT and attempt + 1 < ACK_ATTEMPTS and backend.supports_defer:
+    can_wait = whatsapp_acknowledge.get_backend().supports_defer
+    if error is not None and error.kind == SendError.TRANSIENT and attempt + 1 < ACK_ATTEMPTS and can_wait:
         wait = max(60 * 4**attempt, error.retry_after or 0)
         whatsapp_acknowledge.using(run_after=timezone.now() + timedelta(seconds=wait)).enqueue(
             draft_id, folio, attempt + 1)

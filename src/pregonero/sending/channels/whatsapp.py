@@ -356,7 +356,8 @@ class WhatsAppClient(Channel):
         media host when that is Graph). A file over ``max_bytes`` is refused before or while it is read, with a
         permanent ``SendError`` whose code is ``MEDIA_TOO_LARGE``; other failures are classified as for sends."""
         if not MEDIA_ID.fullmatch(str(media_id)):
-            raise SendError(kind=_P, detail="media id", reason=_("WhatsApp envió un identificador de archivo inválido."))
+            raise SendError(kind=_P, detail="media id",
+                            reason=_("WhatsApp envió un identificador de archivo inválido."))
         info = await self._request("GET", self._url(str(media_id)), label="media lookup")
         size = info.get("file_size")
         if isinstance(size, int) and size > max_bytes:
@@ -388,7 +389,7 @@ class WhatsAppClient(Channel):
         expected = str(info.get("sha256") or "").lower()
         if re.fullmatch(r"[0-9a-f]{64}", expected) and hashlib.sha256(content).hexdigest() != expected:
             raise SendError(kind=_T, detail="sha256 mismatch", reason=_(
-                "El archivo llegó incompleto desde WhatsApp; se reintentará."))
+                "El archivo llegó incompleto desde WhatsApp."))
         return DownloadedMedia(content=content, mime_type=str(info.get("mime_type") or "application/octet-stream"))
 
     async def send(self, message_payload: dict) -> SendResult:
