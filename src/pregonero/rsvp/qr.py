@@ -7,6 +7,7 @@ door without revealing the personal RSVP link: whoever photographs a QR cannot a
 import hashlib
 import hmac
 import io
+from functools import lru_cache
 
 import segno
 from django.conf import settings
@@ -37,20 +38,27 @@ def invitation_for_code(code: str) -> Invitation | None:
     return invitation
 
 
-def _qr(invitation: Invitation) -> segno.QRCode:
+def _qr(code: str) -> segno.QRCode:
     # A fixed mask: segno's default tries all eight and keeps the best-scoring one, 2.8 of the 3.3 ms a code
     # took, more than the rest of a confirmed guest's page (bench/rsvp_load.py). Readers take the mask from the
     # code's format bits, so any mask scans (tests/e2e decodes the page's QR with the door's jsQR).
-    return segno.make(checkin_code(invitation), error="m", mask=QR_MASK)
+    return segno.make(code, error="m", mask=QR_MASK)
 
 
 def qr_svg(invitation: Invitation, scale: int = 6) -> str:
+    return _svg(checkin_code(invitation), scale)
+
+
+@lru_cache(maxsize=4096)
+def _svg(code: str, scale: int) -> str:
+    # A guest opens their page several times (and the door list prints many): the picture of a code never
+    # changes, so each process draws it once. 4,096 codes of about 3 KB each at most.
     buffer = io.BytesIO()
-    _qr(invitation).save(buffer, kind="svg", scale=scale, border=2, xmldecl=False, svgns=True)
+    _qr(code).save(buffer, kind="svg", scale=scale, border=2, xmldecl=False, svgns=True)
     return buffer.getvalue().decode()
 
 
 def qr_png(invitation: Invitation, scale: int = 8) -> bytes:
     buffer = io.BytesIO()
-    _qr(invitation).save(buffer, kind="png", scale=scale, border=2)
+    _qr(checkin_code(invitation)).save(buffer, kind="png", scale=scale, border=2)
     return buffer.getvalue()
