@@ -76,14 +76,12 @@ OUT_OF_OFFICE = re.compile(
 def _codec(label: str | None) -> str | None:
     """The Python codec for a MIME charset label, or None when there is no such charset."""
     try:
-        name = codecs.lookup(label.strip().strip('"').lower()).name
+        info = codecs.lookup(label.strip().strip('"').lower())
     except (LookupError, ValueError, AttributeError):
         return None
-    try:
-        b"".decode(name)  # codecs such as zlib or base64 are not text encodings
-    except LookupError:
-        return None
-    if name in NOT_CHARSETS:
+    name = info.name
+    # zlib, base64, rot13… are codecs but not character sets (CPython marks them so).
+    if not getattr(info, "_is_text_encoding", True) or name in NOT_CHARSETS:
         return None
     return "cp1252" if name in WINDOWS_1252_FAMILY else name
 
@@ -209,7 +207,7 @@ def sender(headers: Headers, problems: list[str]) -> tuple[str, str]:
         if "@" in address and " " not in address and len(address) <= 254:
             return one_line(decode_words(name, problems))[:200], address
     found = EMAIL_ADDRESS.search(raw)
-    if found:
+    if found and len(found.group()) <= 254:
         return "", found.group()
     note(problems, _("El correo no dice de qué dirección viene (falta el remitente o no se entiende)."))
     return "", ""
@@ -479,7 +477,7 @@ def attachment(name: str, ctype: str, content: bytes, problems: list[str]) -> In
                                              "(.eml)."))
             return None
         if error.code not in NOT_THIS_KIND:
-            note(problems, message)
+            note(problems, message + " " + _("Se guardó como un archivo más, sin tipo."))
         return IncomingFile(name=name, content_type=safe_type, content=content)
     upload.seek(0)
     return IncomingFile(name=upload.name, content_type=accepted.content_type, content=upload.read(),

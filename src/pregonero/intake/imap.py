@@ -168,8 +168,10 @@ def _fetch(client: imaplib.IMAP4, uid: int, headers_only: bool) -> bytes | None:
     if status != "OK":
         raise MailboxError(_("El servidor de correo no entregó un mensaje."))
     for item in data:
-        if isinstance(item, tuple) and FETCH_LINE.search(item[0]) and b"BODY[" in item[0]:
-            return item[1]
+        if isinstance(item, tuple) and b"BODY[" in item[0]:
+            found = FETCH_LINE.search(item[0])
+            if found and int(found.group(1)) == uid:  # not another message's unsolicited update
+                return item[1]
     return None
 
 
