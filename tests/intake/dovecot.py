@@ -8,14 +8,17 @@ the server and drops the connection after a number of bytes, like a network that
 """
 
 import imaplib
+import ctypes
 import grp
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +30,14 @@ DOVECOT = Path("/usr/sbin/dovecot")
 DH_PARAMS = Path("/usr/share/dovecot/dh.pem")
 USER = "oficina"
 PASSWORD = "clave-del-buzon-1"
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def stop_with_parent() -> None:
+    """A test run killed outright takes its dovecot with it (SIGTERM: the master stops its own processes)."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def imap_missing(reason: str):
@@ -129,8 +140,9 @@ service imap-login {{
     def start(self) -> "Dovecot":
         make_certificates(self.root)
         config = self._configure()
-        self.process = subprocess.Popen([str(DOVECOT), "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+        with open(self.root / "dovecot.out", "wb") as output:  # start-up errors, before log_path is open
+            self.process = subprocess.Popen([str(DOVECOT), "-F", "-c", str(config)], stdin=subprocess.DEVNULL,
+                                            stdout=output, stderr=subprocess.STDOUT, preexec_fn=stop_with_parent)
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -138,8 +150,9 @@ service imap-login {{
                 return self
             except (OSError, imaplib.IMAP4.error):
                 if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.log()
                     self.stop()
-                    raise RuntimeError(f"dovecot did not start:\n{self.log()}") from None
+                    raise RuntimeError(f"dovecot did not start:\n{log}") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -150,13 +163,11 @@ service imap-login {{
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process is not None and self.process.stderr:
-            self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
-        path = self.root / "dovecot.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        paths = (self.root / "dovecot.out", self.root / "dovecot.log")
+        return "".join(path.read_text(errors="replace")[-4000:] for path in paths if path.exists())
 
     # ------------------------------------------------------------------ what the tests do with the mailbox
 
