@@ -3,9 +3,13 @@ discard, restore; every decision once, every refusal in Spanish, the requester t
 
 import io
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -364,3 +368,59 @@ def test_signed_out_visitors_go_to_the_login_page(client, receive_email):
     draft = receive_email().draft
     response = client.get(reverse("intake:draft", args=[draft.pk]))
     assert response.status_code == 302 and response.headers["Location"].startswith(reverse("login"))
+
+
+# --------------------------------------------------------------------------- two clicks at the same moment
+
+
+def at_once(*jobs):
+    """Runs the jobs in threads released together, each on its own database connection."""
+    barrier = threading.Barrier(len(jobs))
+
+    def run(job):
+        try:
+            barrier.wait(timeout=10)
+            return job()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(run, jobs))
+
+
+def assistants(people, n):
+    clients = [Client() for _ in range(n)]
+    for client in clients:
+        client.force_login(people.assistant)
+    return clients
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_form_sent_twice_at_once_registers_once(people, receive_email, inbox):
+    draft = receive_email().draft
+    first, second = assistants(people, 2)
+    data, url = register_data(draft), reverse("intake:register", args=[draft.pk])
+    responses = at_once(lambda: first.post(url, data), lambda: second.post(url, data))
+    folio = Campaign.objects.get().folio
+    assert sorted(flashed(response)[-1][:40] for response in responses) == [
+        "Esta solicitud ya se había registrado co", "Solicitud registrada con el folio RP-202"]
+    assert {response.headers["Location"] for response in responses} == {reverse("campaigns:detail", args=[folio])}
+    assert len(inbox.to(OFFICE_MAIL)) == 1 and AuditEntry.objects.filter(action="intake.register").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_register_and_discard_at_once_one_wins_and_the_other_is_told(people, receive_email, inbox):
+    draft = receive_email().draft
+    first, second = assistants(people, 2)
+    register, discard = reverse("intake:register", args=[draft.pk]), reverse("intake:discard", args=[draft.pk])
+    responses = at_once(lambda: first.post(register, register_data(draft)),
+                        lambda: second.post(discard, {"reason": "Duplicada"}))
+    draft.refresh_from_db()
+    said = [flashed(response)[-1] for response in responses]
+    if draft.status == Draft.Status.REGISTERED:
+        assert said[1] == f"Esta solicitud ya se registró con el folio {Campaign.objects.get().folio}."
+    else:
+        assert draft.status == Draft.Status.DISCARDED and not Campaign.objects.exists() and not inbox.to(OFFICE_MAIL)
+        assert said[0] == ("La solicitud por registrar ya está en «Descartada»; alguien más actuó antes. Revise la "
+                           "información actual.")
+    assert AuditEntry.objects.filter(action__startswith="intake.").count() == 1

@@ -122,7 +122,9 @@ class IntakeForm(RequestForm):
     )
     oficio_number = forms.CharField(label=_("Número de oficio"), max_length=60, required=False)
     received_on = forms.DateField(
-        label=_("Fecha de recepción"), initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Fecha de recepción"), initial=timezone.localdate,
+        # ISO, as <input type="date"> requires: the localized 26/11/2026 leaves the browser's field empty.
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
     scan = forms.FileField(
         label=_("Oficio o documento escaneado"), required=False, help_text=_("PDF, JPG o PNG."),
