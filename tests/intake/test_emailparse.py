@@ -20,7 +20,7 @@ def simple(headers: str = "", body: bytes = b"Texto.\r\n", subject: str = "Solic
             "\r\n").encode() + body
 
 
-def with_files(*files, forwarded: bytes | None = None) -> bytes:
+def with_files(*files, forwarded: bool = False) -> bytes:
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = "cultura@pregonero.example"
     message["Subject"] = "Con anexos"
@@ -28,7 +28,7 @@ def with_files(*files, forwarded: bytes | None = None) -> bytes:
     for name, content, mime in files:
         maintype, subtype = mime.split("/")
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
-    if forwarded is not None:
+    if forwarded:
         inner = EmailMessage()
         inner["From"] = "alguien@ejemplo.mx"
         inner["Subject"] = "Invitación original"
@@ -38,7 +38,7 @@ def with_files(*files, forwarded: bytes | None = None) -> bytes:
 
 
 def test_a_forwarded_mail_is_kept_as_an_eml_file():
-    incoming = parse_email(with_files(forwarded=b""))
+    incoming = parse_email(with_files(forwarded=True))
     [forwarded] = incoming.files
     assert forwarded.name.endswith(".eml") and forwarded.kind == "" and forwarded.content_type == "message/rfc822"
     assert b"El texto reenviado." in forwarded.content and incoming.body == "Ver anexos."

@@ -26,7 +26,7 @@ from pregonero.intake.models import Draft, IncomingMessage, KnownSender, Mailbox
 from pregonero.intake.services import record_incoming
 from pregonero.intake.tasks import mailbox_poll_schedule, poll_mailbox
 
-from dovecot import DOVECOT, CuttingProxy, Dovecot, imap_missing
+from dovecot import DOVECOT, CuttingProxy, Dovecot, free_port, imap_missing
 
 pytestmark = pytest.mark.django_db(transaction=True)  # messages are marked on the server after a real commit
 
@@ -415,24 +415,49 @@ def test_a_message_stored_just_before_a_crash_is_only_marked_at_the_next_poll(ma
     assert Draft.objects.count() == 1 and mailbox.flags()[uid] >= PROCESSED
 
 
+def test_messages_that_cannot_be_stored_wait_on_the_server_for_the_next_poll(mailbox, people, settings, tmp_path,
+                                                                             caplog):
+    first, second = mailbox.append(mail(subject="Uno", message_id="<s1@x>")), mailbox.append(
+        mail(subject="Dos", message_id="<s2@x>"))
+    blocked = tmp_path / "archivos"
+    blocked.write_text("a file where the media folder should be: nothing can be saved")
+    settings.MEDIA_ROOT = blocked
+
+    result = mailbox_poll()
+
+    assert (result.new, result.left) == (0, 2) and not Draft.objects.exists()
+    assert not mailbox.flags()[first] & PROCESSED and not mailbox.flags()[second] & PROCESSED
+    assert MailboxCursor.objects.get().last_uid == 0
+    assert "left for the next poll" in caplog.text and CULTURE not in caplog.text
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    result = mailbox_poll()
+
+    assert (result.new, result.left) == (2, 0)
+    assert sorted(Draft.objects.values_list("subject", flat=True)) == ["Dos", "Uno"]
+    assert MailboxCursor.objects.get().last_uid == second
+
+
 def test_a_recreated_mailbox_is_read_again_without_doubles(mailbox, people, settings):
+    folder = "Solicitudes A&APE-o"  # "Solicitudes Año" in IMAP's modified UTF-7
     client = mailbox.client(mailbox=None)
-    client.create('"Solicitudes"')
-    mailbox.use(settings, mailbox="Solicitudes")
-    mailbox.append(mail(subject="Antes", message_id="<r1@x>"), mailbox="Solicitudes")
-    mailbox_poll()
+    client.create(f'"{folder}"')
+    mailbox.use(settings, mailbox="Solicitudes Año")
+    mailbox.append(mail(subject="Antes", message_id="<r1@x>"), mailbox=folder)
+    assert mailbox_poll().new == 1
     first_validity = MailboxCursor.objects.get().uidvalidity
-    client.delete('"Solicitudes"')  # the mailbox is rebuilt (a migration, a restore): new UIDVALIDITY, flags lost
-    client.create('"Solicitudes"')
+    client.delete(f'"{folder}"')  # the mailbox is rebuilt (a migration, a restore): new UIDVALIDITY, flags lost
+    client.create(f'"{folder}"')
     client.logout()
-    mailbox.append(mail(subject="Antes", message_id="<r1@x>"), mailbox="Solicitudes")
-    mailbox.append(mail(subject="Después", message_id="<r2@x>"), mailbox="Solicitudes")
+    mailbox.append(mail(subject="Antes", message_id="<r1@x>"), mailbox=folder)
+    mailbox.append(mail(subject="Después", message_id="<r2@x>"), mailbox=folder)
 
     result = mailbox_poll()
 
     assert MailboxCursor.objects.get().uidvalidity != first_validity
     assert (result.new, result.already) == (1, 1)
     assert sorted(Draft.objects.values_list("subject", flat=True)) == ["Antes", "Después"]
+    assert all(flags >= PROCESSED for flags in mailbox.flags(folder).values())
 
 
 def test_starttls_is_used_before_the_password(mailbox, people, settings):
@@ -445,12 +470,12 @@ def test_starttls_is_used_before_the_password(mailbox, people, settings):
     ({"password": "equivocada"}, "rechazó el usuario o la contraseña"),
     ({"ca_file": ""}, "No se pudo comprobar el certificado del servidor de correo"),
     ({"port": "closed"}, "No se pudo conectar con el servidor de correo"),
+    ({"mailbox": "No existe"}, "El buzón «No existe» no existe"),
 ])
 def test_connection_problems_are_explained_in_spanish_and_nothing_is_lost(mailbox, people, settings, change,
                                                                            message):
     if change.get("port") == "closed":
-        from dovecot import free_port
-        change = {"port": free_port()}
+        change = {"port": free_port()}  # nothing listens there
     uid = mailbox.append(mail())
     mailbox.use(settings, **change)
 

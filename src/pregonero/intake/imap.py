@@ -8,6 +8,7 @@ Message-ID, or a digest of the bytes, is unique). A message that cannot be store
 without holding up the rest.
 """
 
+import base64
 import imaplib
 import logging
 import re
@@ -84,7 +85,23 @@ class PollResult:
 
 
 def _quoted(mailbox: str) -> str:
-    return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A mailbox name as IMAP wants it: modified UTF-7 (RFC 3501 §5.1.3: "Año" is "A&APE-o"), quoted."""
+    encoded, pending = [], []
+
+    def flush():
+        if pending:
+            data = "".join(pending).encode("utf-16-be")
+            encoded.append("&" + base64.b64encode(data).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in mailbox:
+        if " " <= char <= "~":
+            flush()
+            encoded.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return '"' + "".join(encoded).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def connect(config: MailboxConfig) -> imaplib.IMAP4:
