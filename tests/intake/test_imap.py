@@ -438,6 +438,27 @@ def test_messages_that_cannot_be_stored_wait_on_the_server_for_the_next_poll(mai
     assert MailboxCursor.objects.get().last_uid == second
 
 
+def test_a_message_whose_files_cannot_be_stored_is_registered_with_its_original(mailbox, people, monkeypatch):
+    from pregonero.intake.models import IncomingAttachment
+
+    def disk_full(self, *args, **kwargs):  # fault injection: the only way to make a file save fail alone
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(IncomingAttachment, "save", disk_full)
+    raw = mail(files=[("oficio.pdf", PDF, "application/pdf")])
+    uid = mailbox.append(raw)
+
+    result = mailbox_poll()
+
+    assert (result.new, result.left) == (1, 0)
+    message = only_message(Draft.objects.get())
+    assert message.subject == "Solicitud de difusión: Noche de Cultura" and message.sender_address == CULTURE
+    assert not message.attachments.exists() and raw_of(message) == raw
+    assert message.problems == ["No se pudo guardar el texto ni los archivos de este correo (OSError); el original "
+                                "completo está en el archivo .eml."]
+    assert mailbox.flags()[uid] >= PROCESSED
+
+
 def test_a_recreated_mailbox_is_read_again_without_doubles(mailbox, people, settings):
     folder = "Solicitudes A&APE-o"  # "Solicitudes Año" in IMAP's modified UTF-7
     client = mailbox.client(mailbox=None)
