@@ -79,7 +79,7 @@ def test_the_assistant_sees_open_drafts_newest_first_with_their_source_sender_an
     html = page_text(response)
     assert "Dirección de Cultura" in html and "Dirección de Turismo" in html and "sin identificar" in html
     assert 'data-source="whatsapp"' in html and 'data-source="email"' in html
-    assert "📎 2" in html and "Secretaria de Turismo" in html
+    assert "2 archivos" in html and "Secretaria de Turismo" in html
     assert 'id="nav-intake"' in html and '<span class="badge" title="Solicitudes por registrar">3</span>' in html
 
     aside = client.get(reverse("intake:inbox") + "?ver=apartados")
@@ -424,3 +424,23 @@ def test_register_and_discard_at_once_one_wins_and_the_other_is_told(people, rec
         assert said[0] == ("La solicitud por registrar ya está en «Descartada»; alguien más actuó antes. Revise la "
                            "información actual.")
     assert AuditEntry.objects.filter(action__startswith="intake.").count() == 1
+
+
+def test_the_administrator_registers_a_department_contact_and_their_messages_are_matched(
+        client, people, django_user_model, receive_whatsapp):
+    admin = django_user_model.objects.create_superuser("admin", "admin@pregonero.example", "clave-de-prueba-1")
+    client.force_login(admin)
+    add = reverse("admin:intake_knownsender_add")
+    bad = client.post(add, {"department": people.tourism.pk, "source": "whatsapp", "address": "12", "name": "X"})
+    assert "Escriba un número de celular válido" in page_text(bad)
+    client.post(add, {"department": people.tourism.pk, "source": "whatsapp", "address": "998 111 2233",
+                      "name": "Secretaria de Turismo"})
+    assert KnownSender.objects.get().address == "+529981112233"
+    message = receive_whatsapp(sender="5219981112233", files=[("foto.png", "image/png", png_bytes())])
+    assert message.draft.department == people.tourism
+    for url in (reverse("admin:intake_incomingmessage_change", args=[message.pk]),
+                reverse("admin:intake_draft_change", args=[message.draft_id])):
+        assert client.get(url).status_code == 200
+    for model in ("draft", "incomingmessage", "mailboxcursor"):
+        assert client.get(reverse(f"admin:intake_{model}_changelist")).status_code == 200
+        assert client.get(reverse(f"admin:intake_{model}_add")).status_code == 403

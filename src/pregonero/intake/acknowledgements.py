@@ -36,6 +36,9 @@ def draft_acknowledge(draft_id: int) -> str:
             return "unavailable"
         # It records acknowledged_at itself, and only when WhatsApp accepted the message.
         return "sent" if acknowledge(draft, draft.campaign.folio) else "failed"
+    if "@" not in draft.sender_address:
+        log.warning("draft %s: no e-mail address to acknowledge to", draft.pk)
+        return "no address"
     with translation.override(settings.LANGUAGE_CODE):
         acknowledgement_email(draft).send()
     Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())

@@ -3,6 +3,11 @@
 `record_incoming` is the one door for both channels (imap.py for e-mail, whatsapp.py for WhatsApp): it stores the
 message and its files in one transaction and attaches it to a draft, or returns the message already stored when
 the same e-mail or WhatsApp message is seen again.
+
+The assistant's decisions (views.py, "Recibidas"): `draft_register` (the request, its chosen files checked like
+uploads, optionally turned to the Director, the requester told after commit by acknowledgements.py),
+`draft_merge`, `draft_discard` (with its reason in the audit log) and `draft_restore` (a draft set aside is a
+request after all).
 """
 
 from dataclasses import dataclass, field
