@@ -163,12 +163,13 @@ EXTENSION_OF_TYPE = {"image/jpeg": "jpg", "image/png": "png", "application/pdf":
 }
 
 
-class DraftConflict(Exception):
-    """The draft was decided before this action arrived (someone else acted first, or a double click)."""
+class DraftConflict(ValidationError):
+    """The draft was decided before this action arrived (someone else acted first, or a double click): the action
+    is no longer valid, and the message says what happened instead."""
 
     def __init__(self, draft: Draft):
         self.draft = draft
-        super().__init__(conflict_message(draft))
+        super().__init__(conflict_message(draft), code="conflict")
 
 
 def conflict_message(draft: Draft) -> str:

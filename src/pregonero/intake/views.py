@@ -4,11 +4,8 @@ The assistant registers (and turns), merges, discards and restores; the Director
 was discarded without reaching them stays visible. Requesters and the other roles never see it.
 """
 
-import functools
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse
@@ -18,6 +15,8 @@ from django.views.decorators.http import require_POST
 
 from pregonero.campaigns.models import AuditEntry
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, clean_filename
+from pregonero.campaigns.views import run_action
+from pregonero.directory.permissions import _requiring as requiring  # login, then the role check, or 403
 
 from . import services
 from .forms import DiscardForm, DraftRegisterForm, MergeForm
@@ -32,24 +31,10 @@ TABS = {
 SAFE_TYPES = {"image/jpeg", "image/png", "application/pdf", *SPREADSHEET_TYPES.values()}
 
 
-def _requiring(check, message):
-    def decorator(view):
-        @login_required
-        @functools.wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if not check(request.user):
-                raise PermissionDenied(message())
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-intake_viewer_required = _requiring(
+intake_viewer_required = requiring(
     services.may_view_intake, lambda: _("Las solicitudes recibidas por correo y WhatsApp son para la asistente y la Dirección.")
 )
-intake_decider_required = _requiring(
+intake_decider_required = requiring(
     services.may_decide, lambda: _("Solo la asistente registra, une o descarta las solicitudes recibidas.")
 )
 
@@ -124,7 +109,7 @@ def draft_register(request, pk):
             submission_key=form.cleaned_data["submission_key"], turn=turn,
         )
     except services.DraftConflict as conflict:
-        messages.error(request, str(conflict))
+        messages.error(request, conflict.message)
         return redirect("intake:draft", pk=draft.pk)
     except ValidationError as error:
         for message in error.messages:
@@ -141,20 +126,6 @@ def draft_register(request, pk):
     return redirect("campaigns:detail", folio=campaign.folio)
 
 
-def decide(request, draft: Draft, action) -> bool:
-    """Applies a decision; a lost race or bad input becomes a message, never an error page."""
-    try:
-        action()
-    except services.DraftConflict as conflict:
-        messages.error(request, str(conflict))
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        return True
-    return False
-
-
 @intake_decider_required
 @require_POST
 def draft_merge(request, pk):
@@ -165,7 +136,7 @@ def draft_merge(request, pk):
             messages.error(request, error)
         return redirect("intake:draft", pk=draft.pk)
     chosen = list(form.cleaned_data["drafts"])
-    if decide(request, draft, lambda: services.draft_merge(drafts=chosen, into=draft, actor=request.user)):
+    if run_action(request, draft, lambda: services.draft_merge(drafts=chosen, into=draft, actor=request.user)):
         messages.success(request, ngettext("Se unió %(n)d solicitud a esta, con sus mensajes y archivos.",
                                            "Se unieron %(n)d solicitudes a esta, con sus mensajes y archivos.",
                                            len(chosen)) % {"n": len(chosen)})
@@ -182,7 +153,7 @@ def draft_discard(request, pk):
             messages.error(request, error)
         return redirect("intake:draft", pk=draft.pk)
     reason = form.cleaned_data["reason"]
-    if decide(request, draft, lambda: services.draft_discard(draft=draft, actor=request.user, reason=reason)):
+    if run_action(request, draft, lambda: services.draft_discard(draft=draft, actor=request.user, reason=reason)):
         messages.success(request, _("Solicitud descartada; el motivo queda en el registro."))
         return redirect("intake:inbox")
     return redirect("intake:draft", pk=draft.pk)
@@ -192,7 +163,7 @@ def draft_discard(request, pk):
 @require_POST
 def draft_restore(request, pk):
     draft = draft_for_page(pk)
-    if decide(request, draft, lambda: services.draft_restore(draft=draft, actor=request.user)):
+    if run_action(request, draft, lambda: services.draft_restore(draft=draft, actor=request.user)):
         messages.success(request, _("Listo: la solicitud volvió a «Por registrar»."))
     return redirect("intake:draft", pk=draft.pk)
 
