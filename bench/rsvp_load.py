@@ -24,7 +24,8 @@ The server: gunicorn sync workers, 2 × cores. Measured against gthread (4 × 4 
 2 cores: the same CPU per request and throughput, but gthread's p99 jumped to 0.3–1.1 s whenever a worker had
 accepted more keep-alive connections than it had threads, while sync workers stayed at 18–40 ms. Behind a
 reverse proxy (production) connections to gunicorn are short anyway, which is what sync workers are for.
---profile runs the page and the answer in this process instead: queries per request and a cProfile listing.
+--profile runs the page and the answer in this process instead: queries per request and a cProfile listing;
+--cpu the CPU per request of the three in this process (steadier than requests/s on a shared machine).
 """
 
 import argparse
@@ -315,6 +316,35 @@ def profile(pairs: list[tuple[str, str]], count: int) -> None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
 
+def cpu_profile(pairs: list[tuple[str, str]], count: int) -> None:
+    """The CPU one request costs this process (Django's test client, no server, no profiler) for the bare view,
+    the page and the answer, in turns: a figure to work on while the machine is shared, when requests/s are
+    not. It leaves out the server and the database's own CPU, which the full run prints."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies["csrftoken"] = CSRF_SECRET
+    statuses = {client.get(f"/bench/bare/{pairs[0][0]}").status_code, client.get(f"/i/{pairs[0][0]}").status_code}
+    assert statuses == {200}, statuses
+    steps = {
+        "bare": lambda token, n: client.get(f"/bench/bare/{token}"),
+        "page": lambda token, n: client.get(f"/i/{token}"),
+        "answer": lambda token, n: client.post(f"/i/{token}", {
+            "csrfmiddlewaretoken": CSRF_SECRET, "answer": "attending" if n % 2 else "declined"}),
+    }
+    spent = dict.fromkeys(steps, 0.0)
+    for turn in range(3):
+        for label, send in steps.items():
+            send(pairs[0][0], 0)
+            started = time.process_time()
+            for n in range(turn * count, (turn + 1) * count):
+                send(pairs[n % len(pairs)][0], n)
+            spent[label] += time.process_time() - started
+    ms = {label: seconds / (3 * count) * 1000 for label, seconds in spent.items()}
+    print("in-process CPU per request: " + ", ".join(f"{label} {value:.2f} ms" for label, value in ms.items())
+          + f"; bare / page {ms['bare'] / ms['page']:.0%}, bare / answer {ms['bare'] / ms['answer']:.0%}")
+
+
 def measure(mode: str, port: int, server: subprocess.Popen, pairs: list, folder: Path, options) -> dict:
     script = wrk_script(folder, mode, pairs, options.wrk_threads)
     if options.warmup:  # the answer warms up on the page: a warm-up POST would change the answers the script expects
@@ -368,6 +398,7 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--only", choices=["bare", "page", "answer"], action="append")
     parser.add_argument("--profile", action="store_true", help="profile the page and the answer in-process instead")
+    parser.add_argument("--cpu", action="store_true", help="in-process CPU per request of the three, no server")
     options = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian package wrk), then run this again.")
@@ -386,6 +417,9 @@ def main() -> None:
         pairs = seed(options.invitations)
         if options.profile:
             profile(pairs, 2000)
+            return
+        if options.cpu:
+            cpu_profile(pairs, 1000)
             return
         port = free_port()
         server = web_server(port, options)
