@@ -6,6 +6,7 @@ form shows, never a silent blank.
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.utils import formats, timezone, translation
@@ -42,16 +43,25 @@ class SampleGuest:
 
 def values_for(campaign, guest) -> dict[str, str]:
     """Guests are invited in Spanish whatever language the staff member's screen uses."""
-    starts = timezone.localtime(campaign.starts_at) if campaign.starts_at else None
+    date, time = event_date_words(campaign.starts_at, timezone.get_current_timezone_name())
+    return {
+        "tratamiento": guest.honorific,
+        "nombre": guest.name,
+        "cargo": guest.position,
+        "organizacion": guest.organization,
+        "evento": campaign.title,
+        "fecha": date,
+        "hora": time,
+        "lugar": campaign.venue,
+    }
+
+
+@lru_cache(maxsize=1024)
+def event_date_words(starts_at, zone: str) -> tuple[str, str]:
+    """("sábado 12 de diciembre de 2026", "19:00"): Spanish writes day and month names in lower case. Worded once
+    per event and time zone, not once per guest."""
+    if starts_at is None:
+        return "", ""
+    starts = timezone.localtime(starts_at)
     with translation.override(settings.LANGUAGE_CODE):
-        return {
-            "tratamiento": guest.honorific,
-            "nombre": guest.name,
-            "cargo": guest.position,
-            "organizacion": guest.organization,
-            "evento": campaign.title,
-            # "sábado 12 de diciembre de 2026": Spanish writes day and month names in lower case.
-            "fecha": formats.date_format(starts, "l j \\d\\e F \\d\\e Y").lower() if starts else "",
-            "hora": formats.time_format(starts, "H:i") if starts else "",
-            "lugar": campaign.venue,
-        }
+        return formats.date_format(starts, "l j \\d\\e F \\d\\e Y").lower(), formats.time_format(starts, "H:i")

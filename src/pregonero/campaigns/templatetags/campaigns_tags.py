@@ -1,3 +1,5 @@
+from functools import lru_cache
+
 from django import template
 from django.utils import formats, timezone
 from django.utils.translation import get_language, gettext as _, ngettext, pgettext
@@ -49,6 +51,13 @@ def long_datetime(value, style=""):
     ``style``: "weekday" adds the day of the week, "year" the year."""
     if not value:
         return ""
+    return _long_datetime(value, style, get_language() or "es", timezone.get_current_timezone_name())
+
+
+@lru_cache(maxsize=1024)
+def _long_datetime(value, style, language, zone):
+    # Every guest of an event sees the same deadline: worded once per language and time zone (what the wording
+    # depends on besides the arguments), not once per page.
     if style == "weekday":
         pattern = pgettext("date format with weekday", "l j \\d\\e F \\a \\l\\a\\s H:i")
     elif style == "year":
@@ -56,4 +65,4 @@ def long_datetime(value, style=""):
     else:
         pattern = pgettext("date format", "j \\d\\e F \\a \\l\\a\\s H:i")
     text = formats.date_format(timezone.localtime(value), pattern)
-    return text.lower() if (get_language() or "es").startswith("es") else text
+    return text.lower() if language.startswith("es") else text
