@@ -20,7 +20,7 @@ SENDER = "cultura@pregonero.example"  # Cultura's own address, so the draft come
 
 @pytest.mark.e2e
 def test_the_assistant_registers_an_email_request_and_turns_it(site, people, invitation_png, mail_to):
-    message_id = f"<{uuid.uuid4().hex}@cultura.example>"
+    message_id = f"{uuid.uuid4().hex}@cultura.example"  # stored as the mail parser does: no <>
     record_incoming(Incoming(
         source="email", external_id=message_id, sender_address=SENDER, sender_name="Lucía Pech",
         subject="Solicitud de difusión: Noche de Trova", body="Les pedimos difundir la Noche de Trova.",
@@ -47,4 +47,4 @@ def test_the_assistant_registers_an_email_request_and_turns_it(site, people, inv
     expect(page.locator("ul.messages")).to_contain_text(folio)
     expect(page.locator("#event .attachments")).to_contain_text(invitation_png.name)
     [ack] = mail_to(SENDER, folio)
-    assert ack["In-Reply-To"] == message_id
+    assert ack["In-Reply-To"] == f"<{message_id}>"

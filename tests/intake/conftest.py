@@ -13,7 +13,7 @@ SERIAL = itertools.count(1)
 
 
 def eml(message_id: str, sender: str, subject: str, body: str) -> bytes:
-    return (f"Message-ID: {message_id}\r\nFrom: {sender}\r\nTo: difusion@pregonero.example\r\n"
+    return (f"Message-ID: <{message_id}>\r\nFrom: {sender}\r\nTo: difusion@pregonero.example\r\n"
             f"Subject: {subject}\r\n\r\n{body}\r\n").encode()
 
 
@@ -23,7 +23,7 @@ def receive_email(db):
 
     def receive(*, sender="cultura@pregonero.example", name="Lucía Pech", subject="Solicitud de difusión",
                 body="Buenas tardes, solicitamos la difusión del evento.", files=(), minutes_ago=0, **extra):
-        message_id = f"<{uuid.uuid4().hex}@correo.pregonero.example>"
+        message_id = f"{uuid.uuid4().hex}@correo.pregonero.example"  # stored as the mail parser does: no <>
         sent_at = timezone.now() - timedelta(minutes=minutes_ago)
         message, created = record_incoming(Incoming(
             source="email", external_id=message_id, sender_address=sender, sender_name=name, subject=subject,

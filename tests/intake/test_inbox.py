@@ -126,7 +126,7 @@ def test_register_and_turn_an_email_draft_carries_its_files_and_tells_everybody(
 
     # The requester gets the folio in the thread of their own message.
     [ack] = inbox.to(OFFICE_MAIL)
-    assert ack["In-Reply-To"] == message.external_id and message.external_id in ack["References"]
+    assert ack["In-Reply-To"] == f"<{message.external_id}>" and f"<{message.external_id}>" in ack["References"]
     assert campaign.folio in ack["Subject"] and ack["Subject"].startswith("Re: Solicitud de difusión: Concierto")
     assert ack["Auto-Submitted"] == "auto-replied"
     text = ack.get_body(("plain",)).get_content()
@@ -136,6 +136,18 @@ def test_register_and_turn_an_email_draft_carries_its_files_and_tells_everybody(
 
     detail = client.get(reverse("campaigns:detail", args=[campaign.folio]))
     assert "La registró desde lo recibido por correo o WhatsApp" in page_text(detail)
+
+
+@pytest.mark.parametrize("stored, answered", [
+    ("abc.123@correo.example", "<abc.123@correo.example>"),  # as the mail parser stores it
+    ("<abc.123@correo.example>", "<abc.123@correo.example>"),
+    ("sha256:0f1e2d", None),  # a message that had no Message-ID is stored under its digest: nothing to answer
+    ("mid-sha256:0f1e2d", None),
+])
+def test_the_acknowledgement_answers_the_message_id_only_when_there_was_one(stored, answered):
+    from pregonero.intake.acknowledgements import message_id
+
+    assert message_id(stored) == answered
 
 
 def test_register_only_leaves_it_received_for_turning_later(client, people, receive_email):
@@ -263,7 +275,7 @@ def test_two_messages_about_one_event_are_merged_and_registered_together(
     merged.refresh_from_db()
     assert merged.status == Draft.Status.REGISTERED and campaign.invitation_image.original_name == "jazz.png"
     assert len(inbox.to(OFFICE_MAIL)) == 1  # one acknowledgement for the request, in the first message's thread
-    assert inbox.to(OFFICE_MAIL)[0]["In-Reply-To"] == first.external_id
+    assert inbox.to(OFFICE_MAIL)[0]["In-Reply-To"] == f"<{first.external_id}>"
     history = page_text(client.get(reverse("intake:inbox") + "?ver=historial"))
     assert history.count(f'class="folio">{campaign.folio}<') == 2  # the draft, and the one merged into it
 

@@ -284,7 +284,7 @@ def world(settings, people, make_campaign, emulator, inbox, django_user_model) -
     sink_message = SinkMessage.objects.create(mail_from="pregonero@localhost", recipients="cultura@example.com",
                                               subject="Prueba", raw=b"Subject: Prueba\r\n\r\nHola.\r\n")
     intake_message, _created = record_incoming(Incoming(
-        source="email", external_id="<matriz@cultura.example>", sender_address="cultura@pregonero.example",
+        source="email", external_id="matriz@cultura.example", sender_address="cultura@pregonero.example",
         subject="Solicitud por correo", body="Hola.", raw=b"Subject: Solicitud por correo\r\n\r\nHola.\r\n",
         files=[IncomingFile("oficio.pdf", "application/pdf", b"%PDF-1.4\n")]))
 
