@@ -8,6 +8,7 @@ it is a background task (inbound.py), idempotent, because Meta retries and dupli
 import hashlib
 import hmac
 import logging
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -56,16 +57,44 @@ def whatsapp_webhook(request):
     return HttpResponse("OK", content_type="text/plain")
 
 
+# A web process looks for a waiting application task at most once per this many seconds (settings
+# WEBHOOK_WAKE_SECONDS): the look was a query on every POST, a third of the POST's cost at 2,000 a second
+# (bench/send_throughput.py). The task keeps looking for new events until it has run for WAKE_LINGER times this,
+# so an event stored while its process skipped the look is still found (see apply_webhook).
+WAKE_LINGER = 2.5
+_last_wake = 0.0
+
+
+def wake_interval() -> float:
+    """0 with the immediate task backend (tests, a site without a worker): there every POST runs the task."""
+    from django.tasks import task_backends
+    from django.tasks.backends.immediate import ImmediateBackend
+
+    from .tasks import apply_webhook
+
+    if isinstance(task_backends[apply_webhook.backend], ImmediateBackend):
+        return 0.0
+    return settings.WEBHOOK_WAKE_SECONDS
+
+
 def applier_wake(event_id: int) -> None:
     """Enqueues the task that applies stored webhooks, unless one is waiting to start: this event was stored
     before that task will look for work, so it is applied by it. A burst of 20,000 statuses costs a few tasks
     instead of 20,000, and a task costs more than applying an event (bench/send_throughput.py). A task already
-    running may have looked for the last time, so it does not count; neither does one that failed or died."""
+    running may have looked for the last time, so it does not count; neither does one that failed or died.
+
+    Within WEBHOOK_WAKE_SECONDS of this process's last look, it does not look again: the task that look found
+    or enqueued had not started then, and it looks for events until WAKE_LINGER × that interval after its
+    start, so after this event was committed."""
+    global _last_wake
     from .tasks import apply_webhook
 
+    interval, now = wake_interval(), time.monotonic()
+    if interval and now - _last_wake < interval:
+        return
+    _last_wake = now
     waiting = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=apply_webhook.module_path)
     if not waiting.exists():
         apply_webhook.enqueue(event_id)
-
 
 urlpatterns = [path("webhooks/whatsapp/", whatsapp_webhook, name="whatsapp_webhook")]
