@@ -17,7 +17,9 @@ def can_edit_directory(user) -> bool:
     return user.is_authenticated and user.has_role(Role.DATABASE)
 
 
-def _requiring(check, message):
+def requiring(check, message):
+    """A view decorator: login first, then ``check(user)`` or 403 with ``message()`` (a lazy Spanish text)."""
+
     def decorator(view):
         @login_required
         @functools.wraps(view)
@@ -31,9 +33,11 @@ def _requiring(check, message):
     return decorator
 
 
-directory_viewer_required = _requiring(
+_requiring = requiring  # the name this module's callers used first
+
+directory_viewer_required = requiring(
     can_see_directory, lambda: _("El directorio de datos personales es solo para Base de Datos y la Dirección.")
 )
-directory_editor_required = _requiring(
+directory_editor_required = requiring(
     can_edit_directory, lambda: _("Solo la Jefatura de Base de Datos modifica el directorio.")
 )

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from pregonero.campaigns.models import AuditEntry
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, clean_filename
 from pregonero.campaigns.views import run_action
-from pregonero.directory.permissions import _requiring as requiring  # login, then the role check, or 403
+from pregonero.directory.permissions import requiring  # login, then the role check, or 403
 
 from . import services
 from .forms import DiscardForm, DraftRegisterForm, MergeForm
