@@ -438,8 +438,11 @@ def test_messages_that_cannot_be_stored_wait_on_the_server_for_the_next_poll(mai
     assert MailboxCursor.objects.get().last_uid == second
 
 
-def test_a_message_whose_files_cannot_be_stored_is_registered_with_its_original(mailbox, people, monkeypatch):
+def test_a_message_whose_files_cannot_be_stored_is_registered_with_its_original(mailbox, people, monkeypatch,
+                                                                              settings, tmp_path):
     from pregonero.intake.models import IncomingAttachment
+
+    settings.MEDIA_ROOT = tmp_path
 
     def disk_full(self, *args, **kwargs):  # fault injection: the only way to make a file save fail alone
         raise OSError(28, "No space left on device")
@@ -457,6 +460,8 @@ def test_a_message_whose_files_cannot_be_stored_is_registered_with_its_original(
     assert message.problems == ["No se pudo guardar el texto ni los archivos de este correo (OSError); el original "
                                 "completo está en el archivo .eml."]
     assert mailbox.flags()[uid] >= PROCESSED
+    # The first attempt's files went with its rolled-back rows: only the stored original is on disk.
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()] == [message.raw.name]
 
 
 def test_a_recreated_mailbox_is_read_again_without_doubles(mailbox, people, settings):

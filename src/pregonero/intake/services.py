@@ -10,6 +10,7 @@ uploads, optionally turned to the Director, the requester told after commit by a
 request after all).
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +30,8 @@ from pregonero.campaigns.uploads import SPREADSHEET_TYPES, extension_of, validat
 from pregonero.directory.normalize import normalize_phone
 
 from .models import Draft, IncomingAttachment, IncomingMessage, KnownSender, Source
+
+log = logging.getLogger(__name__)
 
 # A WhatsApp message from the same sender within this time extends their open draft instead of starting one.
 WHATSAPP_DRAFT_WINDOW = timedelta(hours=24)
@@ -117,35 +120,54 @@ def _draft_for(incoming: Incoming, address: str, department: Department | None) 
 
 
 def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
-    """Stores a message once; returns (message, created). Seeing the same message again returns the first."""
-    existing = IncomingMessage.objects.filter(source=incoming.source, external_id=incoming.external_id).first()
+    """Stores a message once; returns (message, created). Seeing the same message again returns the first.
+    Files written before a failure are deleted with the rolled-back rows, so a failure leaves nothing behind."""
+    external_id = incoming.external_id[:300]  # as stored: a longer id must still find its message
+    existing = IncomingMessage.objects.filter(source=incoming.source, external_id=external_id).first()
     if existing is not None:
         return existing, False
     address = normalized_address(incoming.source, incoming.sender_address)
+    written: list = []  # (storage, name) of each file saved, deleted when the transaction does not go through
     try:
         with transaction.atomic():
             draft = _draft_for(incoming, address, match_department(incoming.source, address))
             message = IncomingMessage(
-                draft=draft, source=incoming.source, external_id=incoming.external_id[:300],
+                draft=draft, source=incoming.source, external_id=external_id,
                 sender_address=address, sender_name=incoming.sender_name[:200], subject=incoming.subject[:300],
                 body=incoming.body, sent_at=incoming.sent_at, problems=list(incoming.problems),
             )
             if incoming.raw is not None:
-                message.raw.save("mensaje.eml", ContentFile(incoming.raw), save=False)
+                _save_file(message.raw, "mensaje.eml", incoming.raw, written)
             message.save()
             for item in incoming.files:
                 attachment = IncomingAttachment(
                     message=message, kind=item.kind, original_name=item.name[:255],
                     content_type=item.content_type[:100], size=len(item.content),
                 )
-                attachment.file.save(item.name, ContentFile(item.content), save=False)
+                _save_file(attachment.file, item.name, item.content, written)
                 attachment.save()
-    except IntegrityError:
-        existing = IncomingMessage.objects.filter(source=incoming.source, external_id=incoming.external_id).first()
+    except BaseException as error:
+        _delete_files(written)
+        if not isinstance(error, IntegrityError):
+            raise
+        existing = IncomingMessage.objects.filter(source=incoming.source, external_id=external_id).first()
         if existing is None:
             raise
         return existing, False
     return message, True
+
+
+def _save_file(field_file, name: str, content: bytes, written: list) -> None:
+    field_file.save(name, ContentFile(content), save=False)
+    written.append((field_file.storage, field_file.name))
+
+
+def _delete_files(written: list) -> None:
+    for storage, name in written:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.warning("a file of an incoming message that was not stored could not be deleted")
 
 
 # --------------------------------------------------------------------------- the assistant's decisions
