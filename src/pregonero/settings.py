@@ -12,6 +12,7 @@ variable read here; ``pregonero check --deploy`` stays silent with it.
 
 import hashlib
 import os
+import re
 import secrets
 from datetime import date
 from pathlib import Path
@@ -289,6 +290,13 @@ if INTAKE_IMAP_HOST and not (INTAKE_IMAP_USER and INTAKE_IMAP_PASSWORD):
 INTAKE_IMAP_MAILBOX = os.environ.get("INTAKE_IMAP_MAILBOX", "").strip() or "INBOX"
 INTAKE_IMAP_CA_FILE = os.environ.get("INTAKE_IMAP_CA_FILE", "").strip()
 INTAKE_IMAP_POLL_SECONDS = max(10, env_int("INTAKE_IMAP_POLL_SECONDS", 60))
+# The office's mailbox address: the Reply-To of the acknowledgements, so a department's answer lands where it is
+# read. Empty: INTAKE_IMAP_USER when it is an address.
+address_pattern = r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+"
+INTAKE_ADDRESS = os.environ.get("INTAKE_ADDRESS", "").strip() or (
+    INTAKE_IMAP_USER if re.fullmatch(address_pattern, INTAKE_IMAP_USER) else "")
+if INTAKE_ADDRESS and not re.fullmatch(address_pattern, INTAKE_ADDRESS):
+    raise ImproperlyConfigured(f"INTAKE_ADDRESS debe ser una dirección de correo, no {INTAKE_ADDRESS!r}.")
 # A bigger attachment is not stored as a file of its own (it stays inside the stored .eml).
 INTAKE_MAX_ATTACHMENT_BYTES = env_int("INTAKE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024)
 SITE_URL = (env_required("SITE_URL", "Ej.: https://invitaciones.ejemplo.gob.mx") if PRODUCTION

@@ -16,6 +16,7 @@ from PIL import Image
 
 from pregonero.campaigns.models import Attachment, AuditEntry, Campaign, FolioCounter, State
 from pregonero.intake.models import Draft, KnownSender
+from pregonero.intake.services import draft_contents
 
 OFFICE_MAIL = "cultura@pregonero.example"  # Cultura's own address: drafts from it are matched to Cultura
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -29,6 +30,7 @@ def png_bytes(size=(60, 40)) -> bytes:
 
 def register_data(draft, **overrides) -> dict:
     data = {
+        "seen": " ".join(draft_contents(draft)),  # what the page showed: everything on the draft now
         "submission_key": str(uuid.uuid4()),
         "title": "Concierto de la Orquesta Juvenil",
         "department": draft.department_id or "",
@@ -327,10 +329,6 @@ def test_a_message_set_aside_goes_back_to_the_drafts_to_register(client, people,
 
 def test_a_whatsapp_draft_is_registered_as_received_by_whatsapp(client, people, receive_whatsapp, emulator, settings,
                                                                  django_capture_on_commit_callbacks):
-    from pregonero.intake import acknowledgements
-
-    if acknowledgements.whatsapp_acknowledge() is None:
-        pytest.skip("pregonero.intake.whatsapp.acknowledge is not written yet (the WhatsApp intake's helper owns it)")
     KnownSender.objects.create(department=people.tourism, source="whatsapp", address="+529981112233")
     message = receive_whatsapp(files=[("invitacion.png", "image/png", png_bytes())])
     draft = message.draft
@@ -456,3 +454,158 @@ def test_the_administrator_registers_a_department_contact_and_their_messages_are
     for model in ("draft", "incomingmessage", "mailboxcursor"):
         assert client.get(reverse(f"admin:intake_{model}_changelist")).status_code == 200
         assert client.get(reverse(f"admin:intake_{model}_add")).status_code == 403
+
+
+# --------------------------------------------------------------------------- the acknowledgement by e-mail
+
+
+def run_worker():
+    from django.core.management import call_command
+
+    call_command("db_worker", "--batch", "--interval", "0", verbosity=0)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_acknowledgement_is_tried_again_while_the_mail_server_is_down_and_answers_go_to_the_office_mailbox(
+        client, people, receive_email, inbox, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from pregonero.intake.acknowledgements import email_acknowledge
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    settings.INTAKE_ADDRESS = "difusion@pregonero.example"
+    working = settings.MAILERS
+    settings.MAILERS = {"default": {**working["default"], "OPTIONS": {**working["default"]["OPTIONS"],
+                                                                       "port": closed_port()}}}
+    message = receive_email(subject="Feria de Ciencia & Tecnología")
+    draft = message.draft
+    client.force_login(people.assistant)
+    client.post(reverse("intake:register", args=[draft.pk]), register_data(draft))
+    folio = Campaign.objects.get().folio
+
+    run_worker()  # the mail server refuses connections
+
+    assert not inbox.to(OFFICE_MAIL) and Draft.objects.get(pk=draft.pk).acknowledged_at is None
+    (retry,) = DBTaskResult.objects.filter(task_path=email_acknowledge.module_path, status="READY")
+    assert retry.run_after > timezone.now() + timezone.timedelta(seconds=30)
+    assert "acuse pendiente" in page_text(client.get(reverse("intake:draft", args=[draft.pk])))
+
+    settings.MAILERS = working
+    DBTaskResult.objects.filter(pk=retry.pk).update(run_after=timezone.now())
+    run_worker()
+    run_worker()  # nothing left to send: told once
+
+    [ack] = inbox.to(OFFICE_MAIL)
+    assert ack["Subject"] == f"Re: Feria de Ciencia & Tecnología — recibida con el folio {folio}"  # not &amp;
+    assert ack["Reply-To"] == "Relaciones Públicas <difusion@pregonero.example>"
+    assert ack["From"] == settings.DEFAULT_FROM_EMAIL and ack["In-Reply-To"] == f"<{message.external_id}>"
+    assert Draft.objects.get(pk=draft.pk).acknowledged_at is not None
+
+
+def test_without_the_office_address_the_acknowledgement_has_no_reply_to(
+        client, people, receive_email, inbox, settings, django_capture_on_commit_callbacks):
+    settings.INTAKE_ADDRESS = ""
+    draft = receive_email().draft
+    client.force_login(people.assistant)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("intake:register", args=[draft.pk]), register_data(draft))
+    [ack] = inbox.to(OFFICE_MAIL)
+    assert ack["Reply-To"] is None
+
+
+# --------------------------------------------------------------------------- what arrives while or after deciding
+
+
+def test_a_message_that_arrives_while_the_assistant_reviews_is_never_registered_unseen(
+        client, people, receive_email):
+    first = receive_email(subject="Solicitud: Noche de Museos")
+    client.force_login(people.assistant)
+    page = page_text(client.get(reverse("intake:draft", args=[first.draft_id])))
+    shown = re.search(r'name="seen" value="([^"]*)"', page).group(1)
+
+    reply = receive_email(subject="Re: Solicitud: Noche de Museos", body="Olvidé la invitación, va adjunta.",
+                          files=[("invitacion.png", "image/png", png_bytes())], replies_to=(first.external_id,))
+    assert reply.draft_id == first.draft_id
+
+    response = client.post(reverse("intake:register", args=[first.draft_id]),
+                           register_data(first.draft, seen=shown))
+    assert response.status_code == 200 and not Campaign.objects.exists()
+    html = page_text(response)
+    assert "Mientras revisaba llegó algo más a esta solicitud" in html
+    assert "Olvidé la invitación, va adjunta." in html and "invitacion.png" in html
+    shown_now = re.search(r'name="seen" value="([^"]*)"', html).group(1)
+
+    response = client.post(reverse("intake:register", args=[first.draft_id]), register_data(
+        first.draft, seen=shown_now, **carry(reply, **{"invitacion.png": "image"})))
+    assert response.status_code == 302 and Campaign.objects.get().invitation_image is not None
+
+
+def test_a_reply_to_a_registered_request_is_a_new_draft_pointing_at_it(client, people, receive_email,
+                                                                      receive_whatsapp):
+    first = receive_email(subject="Solicitud: Noche de Museos")
+    client.force_login(people.assistant)
+    client.post(reverse("intake:register", args=[first.draft_id]), register_data(first.draft))
+    campaign = Campaign.objects.get()
+
+    # The department answers the acknowledgement: its References carry their first message's id.
+    reply = receive_email(sender="otra.persona@pregonero.example", subject=f"Re: Solicitud: Noche de Museos — "
+                          f"recibida con el folio {campaign.folio}", body="Cambió la sede.",
+                          replies_to=("ack-1@pregonero.example", first.external_id))
+    draft = reply.draft
+    assert draft.pk != first.draft_id and draft.status == Draft.Status.OPEN
+    assert (draft.follows_up, draft.department) == (campaign, people.culture)
+
+    inbox_page = page_text(client.get(reverse("intake:inbox")))
+    assert f'<tr data-draft="{draft.pk}">' in inbox_page and f"sobre {campaign.folio}" in inbox_page
+    page = page_text(client.get(reverse("intake:draft", args=[draft.pk])))
+    assert f'href="{reverse("campaigns:detail", args=[campaign.folio])}">{campaign.folio}</a>' in page
+    assert "Cambió la sede." in page and 'id="register-form"' in page
+
+    # A WhatsApp message that cites the folio points at it too; one that cites none does not.
+    KnownSender.objects.create(department=people.tourism, source="whatsapp", address="+529981112233")
+    cited = receive_whatsapp(body=f"Sobre el folio {campaign.folio.lower()}: va la foto del lugar")
+    assert cited.draft.follows_up == campaign
+    assert receive_whatsapp(sender="+529984445566", body="Otra solicitud").draft.follows_up is None
+
+
+def test_an_auto_reply_in_the_thread_of_an_open_request_is_kept_aside_not_added_to_it(people, receive_email):
+    first = receive_email(subject="Solicitud: Noche de Museos")
+    auto = receive_email(subject="Respuesta automática: Solicitud: Noche de Museos", body="Estoy de vacaciones.",
+                         aside_reason="Respuesta automática", replies_to=(first.external_id,))
+    assert auto.draft_id != first.draft_id and auto.draft.status == Draft.Status.ASIDE
+    assert first.draft.messages.count() == 1
+
+
+def test_drafts_merged_from_two_channels_tell_each_sender_by_their_own(
+        client, people, receive_email, receive_whatsapp, emulator, inbox, django_capture_on_commit_callbacks):
+    KnownSender.objects.create(department=people.culture, source="whatsapp", address="+529981112233")
+    mail = receive_email(subject="Solicitud: Noche de Museos", body="Va el oficio.",
+                         files=[("oficio.pdf", "application/pdf", PDF)])
+    photo = receive_whatsapp(body="Y esta es la invitación", files=[("invitacion.png", "image/png", png_bytes())])
+    client.force_login(people.assistant)
+    client.post(reverse("intake:merge", args=[mail.draft_id]), {"drafts": [photo.draft_id]})
+
+    # Their next WhatsApp message still finds the request, now on the e-mail's draft.
+    later = receive_whatsapp(body="¿Ya lo recibieron?")
+    assert later.draft_id == mail.draft_id
+
+    draft = Draft.objects.get(pk=mail.draft_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("intake:register", args=[draft.pk]), register_data(
+            draft, **carry(mail, **{"oficio.pdf": "scan"}), **carry(photo, **{"invitacion.png": "image"})))
+    campaign = Campaign.objects.get()
+    assert campaign.received_via == "email" and campaign.attachments.count() == 2
+
+    [ack] = inbox.to(OFFICE_MAIL)
+    assert campaign.folio in ack["Subject"]
+    [whatsapp] = [m.request for m in emulator.messages("+529981112233")]
+    assert campaign.folio in str(whatsapp)
+    assert all(d.acknowledged_at for d in Draft.objects.filter(pk__in=[mail.draft_id, photo.draft_id]))

@@ -280,3 +280,39 @@ def test_a_media_url_on_another_host_never_receives_the_token():
     foreign, odd_id = asyncio.run(scenario())
     assert foreign.kind == "account" and "dirección distinta" in foreign.reason and seen == []
     assert odd_id.kind == "permanent"
+
+
+def test_the_folio_sent_after_registration_is_tried_again_when_whatsapp_fails_for_a_while(wa, settings, people,
+                                                                                           client):
+    """The assistant registers a WhatsApp request; WhatsApp answers the acknowledgement with a temporary error,
+    so the worker tries again later and the department gets its folio once."""
+    from pregonero.campaigns.models import Campaign
+    from pregonero.intake.services import draft_contents
+
+    settings.TASKS = DB_TASKS
+    request = delivered(wa, wa.user_sends_text(CULTURE, "Solicitud del Festival de Jazz"))
+    run_worker()  # applies the webhook: the draft is there
+    draft = stored(request).draft
+    client.force_login(people.assistant)
+    response = client.post(f"/recibidas/{draft.pk}/registrar/", {
+        "seen": " ".join(draft_contents(draft)), "submission_key": "b3c1f0a4-6f7e-4d7a-9a52-0d9f3c7b1e21",
+        "title": "Festival de Jazz", "department": people.culture.pk, "received_on": f"{timezone.localdate():%Y-%m-%d}",
+        "oficio_number": "", "turn": "1"})
+    folio = Campaign.objects.get().folio
+    assert response.status_code == 302 and response.headers["Location"] == f"/solicitudes/{folio}/"
+
+    wa.inject_fault(131000)  # "something went wrong": WhatsApp's temporary error
+    run_worker()  # the acknowledgement, refused this time
+
+    assert acknowledgements(wa) == [] and Draft.objects.get(pk=draft.pk).acknowledged_at is None
+    (retry,) = DBTaskResult.objects.filter(task_path=whatsapp_acknowledge.module_path, status="READY")
+    assert retry.run_after > timezone.now() + timedelta(seconds=30) and retry.args_kwargs["args"] == [
+        draft.pk, folio, 1]
+
+    DBTaskResult.objects.filter(pk=retry.pk).update(run_after=timezone.now())
+    run_worker()
+
+    (sent,) = acknowledgements(wa)
+    assert f"folio {folio}" in sent["text"]["body"] and Draft.objects.get(pk=draft.pk).acknowledged_at is not None
+    page = client.get(f"/recibidas/{draft.pk}/").content.decode()
+    assert "acuse enviado el" in page and "acuse pendiente" not in page

@@ -1,60 +1,121 @@
 """Telling the requester, by the channel they wrote from, that their request was registered and its folio.
 
-Runs as a task after the registration commits, so a slow SMTP server or WhatsApp API never holds the
-assistant's page. E-mail answers in the sender's thread (In-Reply-To / References of their message); WhatsApp
-goes through the WhatsApp intake's `acknowledge(draft, folio)`. `Draft.acknowledged_at` records it once.
+`acknowledge_registration` runs after the registration commits, so a slow SMTP server or WhatsApp API never holds
+the assistant's page. It queues one acknowledgement per sender: the draft's, and those of the drafts the assistant
+merged into it when they wrote from elsewhere (an oficio by e-mail, the invitation by WhatsApp), each by its own
+channel. Each one is a task that claims `Draft.acknowledged_at` before sending (so it goes once), gives the claim
+back when the send fails, and tries again later while the failure may pass: `email_acknowledge` here,
+`whatsapp_acknowledge` in whatsapp_tasks.py.
+
+The e-mail answers in the sender's thread (In-Reply-To / References of their message) with the office's mailbox
+(INTAKE_ADDRESS) as Reply-To, so the department's answer lands where it is read and joins the request.
 """
 
 import logging
+import smtplib
+from datetime import timedelta
+from email.headerregistry import Address
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from .models import Draft, Source, plain_subject
+from pregonero.campaigns.models import Campaign
+
+from .models import Draft, IncomingMessage, Source, plain_subject
+from .services import registered_campaign
+from .whatsapp_tasks import whatsapp_acknowledge
 
 log = logging.getLogger(__name__)
 
+EMAIL_ATTEMPTS = 5  # 1, 4, 16 and 64 minutes after the first
+
+
+def acknowledgement_enqueue(draft_id: int) -> None:
+    """Called inside the registration's transaction. With the database task backend the task row commits with
+    the registration, so no request is ever registered with its acknowledgement forgotten; a backend that runs
+    tasks at once (tests) runs it after the commit instead, never inside the transaction."""
+    if acknowledge_registration.get_backend().supports_defer:
+        acknowledge_registration.enqueue(draft_id)
+    else:
+        transaction.on_commit(lambda: acknowledge_registration.enqueue(draft_id))
+
 
 @task()
-def acknowledge_registration(draft_id: int) -> str:
-    return draft_acknowledge(draft_id)
+def acknowledge_registration(draft_id: int) -> list[int]:
+    """Queues the acknowledgement of each sender of a registered draft; returns the drafts whose sender is told."""
+    draft = Draft.objects.select_related("campaign").get(pk=draft_id)
+    if draft.campaign is None:
+        return []
+    told = []
+    for recipient in recipients(draft):
+        if recipient.source == Source.WHATSAPP:
+            whatsapp_acknowledge.enqueue(recipient.pk, draft.campaign.folio)
+        else:
+            email_acknowledge.enqueue(recipient.pk)
+        told.append(recipient.pk)
+    return told
 
 
-def draft_acknowledge(draft_id: int) -> str:
-    """Sends the acknowledgement unless it went already; returns what happened (for the task's result)."""
-    draft = Draft.objects.select_related("campaign", "campaign__department").get(pk=draft_id)
-    if draft.acknowledged_at is not None or draft.campaign is None:
+def recipients(draft: Draft) -> list[Draft]:
+    """The draft and the drafts merged into it, one per sender (channel and address) not told yet. A merged
+    draft that was set aside (an auto-reply, a newsletter) is not answered."""
+    merged = draft.merged_drafts.filter(aside_reason="").exclude(sender_address="").order_by("received_at", "pk")
+    chosen, senders = [], set()
+    for candidate in (draft, *merged):
+        sender = (candidate.source, candidate.sender_address)
+        if sender in senders or not candidate.sender_address:
+            continue
+        senders.add(sender)
+        if candidate.acknowledged_at is None:
+            chosen.append(candidate)
+    return chosen
+
+
+@task()
+def email_acknowledge(draft_id: int, attempt: int = 0) -> str:
+    return email_acknowledgement_send(draft_id, attempt)
+
+
+def email_acknowledgement_send(draft_id: int, attempt: int = 0) -> str:
+    """Sends the e-mail acknowledgement once; returns what happened (the task's result)."""
+    draft = Draft.objects.select_related("merged_into__campaign", "campaign").filter(pk=draft_id).first()
+    campaign = registered_campaign(draft) if draft is not None else None
+    if campaign is None:
         return "skipped"
-    if draft.source != Source.EMAIL:
-        acknowledge = whatsapp_acknowledge()
-        if acknowledge is None:
-            log.warning("draft %s: WhatsApp acknowledgement unavailable (no intake.whatsapp.acknowledge)", draft.pk)
-            return "unavailable"
-        # It records acknowledged_at itself, and only when WhatsApp accepted the message.
-        return "sent" if acknowledge(draft, draft.campaign.folio) else "failed"
     if "@" not in draft.sender_address:
         log.warning("draft %s: no e-mail address to acknowledge to", draft.pk)
         return "no address"
-    with translation.override(settings.LANGUAGE_CODE):
-        acknowledgement_email(draft).send()
-    Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
-    log.info("draft %s: requester told of folio %s by e-mail", draft.pk, draft.campaign.folio)
+    now = timezone.now()
+    if not Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(acknowledged_at=now):
+        return "skipped"  # told already
+    try:
+        with translation.override(settings.LANGUAGE_CODE):
+            acknowledgement_email(draft, campaign).send()
+    except (smtplib.SMTPException, OSError) as error:
+        Draft.objects.filter(pk=draft.pk, acknowledged_at=now).update(acknowledged_at=None)
+        again = (not smtp_permanent(error) and attempt + 1 < EMAIL_ATTEMPTS
+                 and email_acknowledge.get_backend().supports_defer)
+        log.warning("e-mail acknowledgement of draft %s not sent (attempt %s, %s)%s", draft.pk, attempt + 1,
+                    type(error).__name__, "; will retry" if again else "")
+        if not again:
+            return "failed"
+        email_acknowledge.using(run_after=now + timedelta(seconds=60 * 4**attempt)).enqueue(draft.pk, attempt + 1)
+        return "retrying"
+    log.info("draft %s: requester told of folio %s by e-mail", draft.pk, campaign.folio)
     return "sent"
 
 
-def whatsapp_acknowledge():
-    """The WhatsApp intake's acknowledgement, imported only when needed (it lives with the WhatsApp code)."""
-    try:
-        from . import whatsapp
-    except ModuleNotFoundError as error:
-        if error.name != f"{__package__}.whatsapp":
-            raise
-        return None
-    return getattr(whatsapp, "acknowledge", None)
+def smtp_permanent(error: Exception) -> bool:
+    """A 5xx answer (the address does not exist, the message is refused) will not change by waiting."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _message in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
 
 
 def message_id(external_id: str) -> str | None:
@@ -65,16 +126,25 @@ def message_id(external_id: str) -> str | None:
     return value if value.startswith("<") else f"<{value}>"
 
 
-def acknowledgement_email(draft: Draft) -> EmailMultiAlternatives:
-    emails = list(draft.messages.filter(source=Source.EMAIL).order_by("received_at", "pk"))
+def office_reply_to() -> list[str]:
+    """The office's mailbox under the name mail goes out with ("Relaciones Públicas <difusion@…>")."""
+    if not settings.INTAKE_ADDRESS:
+        return []
+    name, _address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return [str(Address(display_name=name, addr_spec=settings.INTAKE_ADDRESS))]
+
+
+def acknowledgement_email(draft: Draft, campaign: Campaign) -> EmailMultiAlternatives:
+    """The acknowledgement for the draft's sender; a merged draft's messages are on the draft it was merged into."""
+    holder = draft.merged_into_id or draft.pk
+    emails = list(IncomingMessage.objects.filter(draft_id=holder, source=Source.EMAIL).order_by("received_at", "pk"))
     theirs = [m for m in emails if m.sender_address == draft.sender_address] or emails
     original = theirs[0] if theirs else None
-    thread = [mid for mid in (message_id(m.external_id) for m in emails) if mid]
+    thread = [mid for mid in (message_id(m.external_id) for m in theirs) if mid]
     headers = {"Auto-Submitted": "auto-replied"}  # RFC 3834: their auto-responder must not answer back
     if original is not None and message_id(original.external_id):
         headers["In-Reply-To"] = message_id(original.external_id)
         headers["References"] = " ".join(thread[-20:])
-    campaign = draft.campaign
     context = {
         "draft": draft, "campaign": campaign, "original": original,
         "subject": plain_subject((original.subject if original else "") or draft.subject),
@@ -84,7 +154,7 @@ def acknowledgement_email(draft: Draft) -> EmailMultiAlternatives:
     subject = render_to_string("intake/email/acknowledgement_subject.txt", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()), body=render_to_string("intake/email/acknowledgement.txt", context),
-        to=[draft.sender_address], headers=headers,
+        to=[draft.sender_address], reply_to=office_reply_to(), headers=headers,
     )
     message.attach_alternative(render_to_string("intake/email/acknowledgement.html", context), "text/html")
     return message

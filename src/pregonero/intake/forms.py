@@ -49,9 +49,19 @@ class DraftRegisterForm(IntakeForm):
             guess = guessed_kind(attachment)
             carry, kind = f"carry_{attachment.pk}", f"kind_{attachment.pk}"
             self.fields[carry] = forms.BooleanField(label=attachment.original_name, required=False, initial=bool(guess))
+            # Not required: a file that arrived after the page was shown has no choice in the form (the
+            # registration then stops on it, see services.draft_register's ``seen``).
             self.fields[kind] = forms.ChoiceField(label=_("como"), choices=AttachmentKind.choices,
-                                                  initial=guess or AttachmentKind.SCAN)
+                                                  initial=guess or AttachmentKind.SCAN, required=False)
             self.attachment_rows.append((attachment, self[carry], self[kind]))
+
+    def clean(self):
+        cleaned = super().clean()
+        for attachment, carry, kind in self.attachment_rows:
+            if cleaned.get(carry.name) and not cleaned.get(kind.name) and kind.name not in self.errors:
+                self.add_error(None, _("Diga qué es «%(name)s» (oficio, invitación o lista) o no lo pase.")
+                               % {"name": attachment.original_name})
+        return cleaned
 
     def attachment_choices(self) -> list[tuple[int, str]]:
         return [(attachment.pk, self.cleaned_data[kind.name])

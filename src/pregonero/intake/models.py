@@ -83,6 +83,12 @@ class Draft(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_drafts"
     )
+    # A registered request this one answers (a reply in its e-mail thread) or cites by its folio: the assistant
+    # decides whether it completes that request or is a new one.
+    follows_up = models.ForeignKey(
+        "campaigns.Campaign", verbose_name=_("sobre la solicitud"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="intake_follow_ups",
+    )
     discard_reason = models.TextField(_("motivo del descarte"), blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -11,6 +11,7 @@ request after all).
 """
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -94,28 +95,59 @@ def match_department(source: str, address: str) -> Department | None:
     return Department.objects.get(pk=known.pop()) if len(known) == 1 else None
 
 
+FOLIO = re.compile(r"\bRP-\d{4}-\d{4,}\b", re.IGNORECASE)
+
+
+def _current(draft: Draft) -> Draft:
+    """The draft that holds a draft's messages now (after merges), locked: its status cannot change under us."""
+    while draft.merged_into_id:
+        draft = draft.merged_into
+    return Draft.objects.select_for_update().select_related("campaign", "merged_into__campaign").get(pk=draft.pk)
+
+
+def registered_campaign(draft: Draft) -> Campaign | None:
+    """The request a registered draft became (a draft merged into a registered one has it through that one)."""
+    if draft.status != Draft.Status.REGISTERED:
+        return None
+    return draft.campaign or (draft.merged_into.campaign if draft.merged_into_id else None)
+
+
+def cited_campaign(*texts: str) -> Campaign | None:
+    """The request a message names by its folio ("Cite el folio", the acknowledgement asks)."""
+    folios = list(dict.fromkeys(f.upper() for text in texts for f in FOLIO.findall(text or "")))[:10]
+    found = {c.folio: c for c in Campaign.objects.filter(folio__in=folios)}
+    return next((found[f] for f in folios if f in found), None)
+
+
 def _draft_for(incoming: Incoming, address: str, department: Department | None) -> Draft:
-    if incoming.replies_to:
+    """The open draft the message extends, or a new one. A reply to a request registered already starts a new
+    draft that points at that request, so the answer is seen, never buried in a decided draft."""
+    follows = None
+    not_aside = not incoming.aside_reason  # an auto-reply in a thread must not add its text to the request
+    if incoming.replies_to and not_aside:
         earlier = (IncomingMessage.objects.select_related("draft")
                    .filter(source=incoming.source, external_id__in=incoming.replies_to).order_by("-pk").first())
         if earlier is not None:
-            draft = earlier.draft
-            while draft.merged_into_id:
-                draft = draft.merged_into
+            draft = _current(earlier.draft)
             if draft.status == Draft.Status.OPEN:
                 return draft
-    if incoming.source == Source.WHATSAPP and not incoming.aside_reason:
-        recent = (Draft.objects.select_for_update()
-                  .filter(source=Source.WHATSAPP, sender_address=address, status=Draft.Status.OPEN,
+            follows = registered_campaign(draft)
+    if incoming.source == Source.WHATSAPP and not_aside:
+        # Their open draft, even when the assistant merged it into a draft that came by e-mail.
+        recent = (IncomingMessage.objects
+                  .filter(source=Source.WHATSAPP, sender_address=address, draft__status=Draft.Status.OPEN,
                           received_at__gte=timezone.now() - WHATSAPP_DRAFT_WINDOW)
-                  .order_by("-received_at").first())
+                  .order_by("-received_at", "-pk").values_list("draft_id", flat=True).first())
         if recent is not None:
-            return recent
+            draft = Draft.objects.select_for_update().get(pk=recent)
+            if draft.status == Draft.Status.OPEN:
+                return draft
+    follows = follows or cited_campaign(incoming.subject, incoming.body)
     return Draft.objects.create(
-        source=incoming.source, department=department, sender_address=address,
-        sender_name=incoming.sender_name[:200], subject=incoming.subject[:300],
+        source=incoming.source, department=department or (follows.department if follows else None),
+        sender_address=address, sender_name=incoming.sender_name[:200], subject=incoming.subject[:300],
         status=Draft.Status.ASIDE if incoming.aside_reason else Draft.Status.OPEN,
-        aside_reason=incoming.aside_reason[:200],
+        aside_reason=incoming.aside_reason[:200], follows_up=follows,
     )
 
 
@@ -272,11 +304,22 @@ def _carried_attachments(draft: Draft, choices) -> list[NewAttachment]:
     return carried
 
 
+def draft_contents(draft: Draft) -> set[str]:
+    """What the draft holds now, as tokens ("m12" a message, "a40" a file): the page sends back what it showed,
+    so a message or file that arrived meanwhile (a reply, a merge, a WhatsApp download) is never registered
+    unseen."""
+    messages = IncomingMessage.objects.filter(draft=draft)
+    files = IncomingAttachment.objects.filter(message__draft=draft)
+    return {f"m{pk}" for pk in messages.values_list("pk", flat=True)} | {
+        f"a{pk}" for pk in files.values_list("pk", flat=True)}
+
+
 def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_choices=(), submission_key,
-                   uploads=(), turn: bool = True) -> tuple[Campaign, bool]:
+                   uploads=(), turn: bool = True, seen=None) -> tuple[Campaign, bool]:
     """Registers the draft as a request (received by its channel) and, with ``turn``, turns it to the Director,
     all in one transaction; the requester is told after commit. Returns (campaign, created): the same form
-    submitted twice finds the first request. ``attachment_choices``: (incoming attachment pk, AttachmentKind)."""
+    submitted twice finds the first request. ``attachment_choices``: (incoming attachment pk, AttachmentKind).
+    ``seen``: the draft_contents tokens the assistant's page showed; anything newer refuses the registration."""
     _require_assistant(actor)
     registered = Draft.objects.filter(pk=draft.pk, campaign__submission_key=submission_key).select_related("campaign")
     if registered:
@@ -288,6 +331,10 @@ def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_
             return locked.campaign, False
         if locked.status != Draft.Status.OPEN:
             raise DraftConflict(locked)
+        if seen is not None and draft_contents(locked) - set(seen):
+            raise ValidationError(_("Mientras revisaba llegó algo más a esta solicitud (un mensaje, un archivo o "
+                                    "una solicitud unida); está abajo. Revíselo y vuelva a registrar."),
+                                  code="unseen")
         campaign, created = campaign_create(
             actor=actor, fields={**fields, "received_via": Channel(locked.source)}, sectors=sectors,
             attachments=[*carried, *uploads], submission_key=submission_key,
@@ -303,9 +350,9 @@ def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_
         })
         if turn:
             campaign_transition(campaign=campaign, actor=actor, name="turn")
-        from .acknowledgements import acknowledge_registration
+        from .acknowledgements import acknowledgement_enqueue
 
-        transaction.on_commit(lambda: acknowledge_registration.enqueue(locked.pk))
+        acknowledgement_enqueue(locked.pk)
     draft.status, draft.campaign = locked.status, campaign
     return campaign, True
 
@@ -335,9 +382,10 @@ def draft_merge(*, drafts, into: Draft, actor) -> Draft:
             audit_log(campaign=None, actor=actor, action="intake.merge",
                       data={"draft": draft.pk, "into": target.pk, "messages": messages})
             target.department_id = target.department_id or draft.department_id
+            target.follows_up_id = target.follows_up_id or draft.follows_up_id
             target.subject = target.subject or draft.subject
             target.received_at = min(target.received_at, draft.received_at)
-        target.save(update_fields=["department", "subject", "received_at"])
+        target.save(update_fields=["department", "follows_up", "subject", "received_at"])
     return target
 
 
@@ -361,8 +409,9 @@ def draft_restore(*, draft: Draft, actor) -> Draft:
     _require_assistant(actor)
     with transaction.atomic():
         locked = _locked(draft, allowed=(Draft.Status.ASIDE,))
-        locked.status = Draft.Status.OPEN
-        locked.save(update_fields=["status"])
         audit_log(campaign=None, actor=actor, action="intake.restore",
                   data={"draft": locked.pk, "aside_reason": locked.aside_reason})
+        # A request after all: its sender is acknowledged like any other, also when merged into another draft.
+        locked.status, locked.aside_reason = Draft.Status.OPEN, ""
+        locked.save(update_fields=["status", "aside_reason"])
     return locked

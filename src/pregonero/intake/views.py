@@ -44,7 +44,7 @@ def draft_list(request):
     tab = request.GET.get("ver", "")
     tab = tab if tab in TABS else ""
     drafts = (Draft.objects.filter(status__in=TABS[tab])
-              .select_related("department", "campaign", "merged_into__campaign", "decided_by")
+              .select_related("department", "campaign", "merged_into__campaign", "decided_by", "follows_up")
               .annotate(message_count=Count("messages", distinct=True),
                         attachment_count=Count("messages__attachments", distinct=True))
               .order_by("-received_at", "-pk"))
@@ -69,6 +69,7 @@ def draft_page(request, draft: Draft, *, form=None, status=200):
         "history": AuditEntry.objects.filter(Q(data__draft=draft.pk) | Q(data__into=draft.pk),
                                              action__startswith="intake.").select_related("actor"),
         "outcome": draft.campaign or (draft.merged_into.campaign if draft.merged_into_id else None),
+        "seen": " ".join(sorted(services.draft_contents(draft))),
     }
     if can_decide and draft.status == Draft.Status.OPEN:
         context["form"] = form or DraftRegisterForm(draft=draft, messages=incoming, attachments=attachments)
@@ -81,7 +82,8 @@ def draft_page(request, draft: Draft, *, form=None, status=200):
 
 def draft_for_page(pk) -> Draft:
     return get_object_or_404(
-        Draft.objects.select_related("department", "campaign", "merged_into__campaign", "decided_by"), pk=pk)
+        Draft.objects.select_related("department", "campaign", "merged_into__campaign", "decided_by", "follows_up"),
+        pk=pk)
 
 
 @intake_viewer_required
@@ -107,6 +109,7 @@ def draft_register(request, pk):
             draft=draft, actor=request.user, fields=form.campaign_fields(), sectors=form.cleaned_data["target_sectors"],
             attachment_choices=form.attachment_choices(), uploads=form.new_attachments(),
             submission_key=form.cleaned_data["submission_key"], turn=turn,
+            seen=request.POST.get("seen", "").split(),
         )
     except services.DraftConflict as conflict:
         messages.error(request, conflict.message)

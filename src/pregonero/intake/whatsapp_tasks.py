@@ -4,7 +4,6 @@ their request's folio, so neither a slow Graph API nor a large file ever holds t
 import logging
 from datetime import timedelta
 
-from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
@@ -42,7 +41,3 @@ def whatsapp_acknowledge(draft_id: int, folio: str, attempt: int = 0) -> bool:
         log.info("acknowledgement of draft %s will be tried again in %s s", draft_id, int(wait))
     return accepted
 
-
-def acknowledge_later(draft, folio: str) -> None:
-    """Queues the acknowledgement once the caller's transaction commits (the draft registered for good)."""
-    transaction.on_commit(lambda: whatsapp_acknowledge.enqueue(draft.pk, folio))
