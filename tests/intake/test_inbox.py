@@ -609,3 +609,34 @@ def test_drafts_merged_from_two_channels_tell_each_sender_by_their_own(
     [whatsapp] = [m.request for m in emulator.messages("+529981112233")]
     assert campaign.folio in str(whatsapp)
     assert all(d.acknowledged_at for d in Draft.objects.filter(pk__in=[mail.draft_id, photo.draft_id]))
+
+
+# --------------------------------------------------------------------------- the assistant's Bandeja
+
+
+def test_the_assistants_bandeja_shows_the_drafts_waiting_instead_of_nothing_pending(client, people, receive_email):
+    client.force_login(people.assistant)
+    assert "Nada pendiente" in page_text(client.get(reverse("campaigns:inbox")))
+
+    older = receive_email(subject="Feria del libro", minutes_ago=120)
+    newer = receive_email(sender="alguien@otro.example", subject="Consulta <b>urgente</b>", minutes_ago=5)
+    receive_email(subject="Respuesta automática: fuera de la oficina", aside_reason="Respuesta automática")
+
+    page = page_text(client.get(reverse("campaigns:inbox")))
+    assert "Nada pendiente" not in page
+    assert "2 solicitudes recibidas por correo o WhatsApp por registrar" in page
+    rows = [int(pk) for pk in re.findall(r'<tr data-draft="(\d+)"', page)]
+    assert rows == [older.draft_id, newer.draft_id]  # the one waiting longest first; the auto-reply is not there
+    assert "Consulta &lt;b&gt;urgente&lt;/b&gt;" in page and "sin identificar" in page
+    assert f'href="{reverse("intake:inbox")}"' in page and f'href="{reverse("intake:draft", args=[older.draft_id])}"' in page
+
+    for message in (older, newer):
+        client.post(reverse("intake:discard", args=[message.draft_id]), {"reason": "Duplicada"})
+    assert "Nada pendiente" in page_text(client.get(reverse("campaigns:inbox")))
+
+
+def test_the_directors_bandeja_does_not_list_the_drafts(client, people, receive_email):
+    receive_email()
+    client.force_login(people.director)
+    page = page_text(client.get(reverse("campaigns:inbox")))
+    assert 'id="intake-waiting"' not in page

@@ -41,6 +41,11 @@ def inbox(request):
         from pregonero.directory.guestlists import guest_lists_waiting
 
         context["guest_lists_waiting"] = list(guest_lists_waiting())
+    if request.user.has_role(Role.ASSISTANT):
+        # Steps 1–2: requests that arrived by e-mail or WhatsApp wait for the assistant in Recibidas.
+        from pregonero.intake.selectors import drafts_waiting
+
+        context["intake_waiting"] = drafts_waiting()
     return render(request, "campaigns/inbox.html", context)
 
 
