@@ -640,3 +640,10 @@ def test_the_directors_bandeja_does_not_list_the_drafts(client, people, receive_
     client.force_login(people.director)
     page = page_text(client.get(reverse("campaigns:inbox")))
     assert 'id="intake-waiting"' not in page
+
+
+@pytest.mark.parametrize("typed", ["998 111 2233", "(998) 111-2233", "+52 998 111 2233"])
+def test_a_departments_whatsapp_typed_as_people_write_it_is_recognised(people, receive_whatsapp, typed):
+    people.tourism.whatsapp = typed
+    people.tourism.save(update_fields=["whatsapp"])
+    assert receive_whatsapp(sender="5219981112233").draft.department == people.tourism

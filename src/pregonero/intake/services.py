@@ -70,7 +70,10 @@ def normalized_address(source: str, address: str) -> str:
     address = (address or "").strip()
     if source == Source.EMAIL:
         return address.lower()
-    phone = normalize_phone(address if address.startswith("+") else f"+{address}")
+    # As written in Mexico ("998 111 2233", a 521… WhatsApp id) first, then as an international id without "+".
+    phone = normalize_phone(address)
+    if not phone.e164 and not address.startswith("+"):
+        phone = normalize_phone(f"+{address}")
     return phone.e164 or address
 
 
