@@ -111,6 +111,20 @@ def test_out_of_office_subjects(subject, aside):
     assert bool(parse_email(simple(subject=subject)).aside_reason) is aside
 
 
+@pytest.mark.parametrize("header, aside", [
+    ("X-Spam-Flag: YES", True),
+    ("X-Spam-Status: Yes, score=9.1 required=5.0", True),
+    ("X-MS-Exchange-Organization-SCL: 6", True),
+    ("X-Spam-Flag: NO", False),
+    ("X-Spam-Status: No, score=0.3 required=5.0", False),
+    ("X-MS-Exchange-Organization-SCL: 1", False),
+    ("X-MS-Exchange-Organization-SCL: -1", False),  # a trusted sender
+])
+def test_mail_the_server_marked_as_spam_is_kept_aside(header, aside):
+    reason = parse_email(simple(header + "\r\n")).aside_reason
+    assert bool(reason) is aside and (not aside or "no deseado" in reason)
+
+
 def test_html_with_an_unclosed_head_and_entities():
     raw = simple("Content-Type: text/html; charset=utf-8\r\n",
                  "<head><style>x{}</style><body>Caf&eacute;&nbsp;&amp; m&aacute;s<br>Adi&oacute;s".encode())

@@ -224,6 +224,17 @@ def sent_at(headers: Headers) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def spam_flagged(headers: Headers) -> bool:
+    """The mail server's spam filter said so: SpamAssassin/Rspamd (X-Spam-Flag, X-Spam-Status) or Exchange
+    (spam confidence level 5 or more)."""
+    if headers.raw("X-Spam-Flag").strip().lower() == "yes":
+        return True
+    if headers.raw("X-Spam-Status").strip().lower().startswith("yes"):
+        return True
+    found = re.match(r"\s*(-?\d+)", headers.raw("X-MS-Exchange-Organization-SCL"))
+    return bool(found) and int(found.group(1)) >= 5
+
+
 def aside_reason(headers: Headers, address: str, subject: str, content_type: str) -> str:
     """Why this mail is not a request (auto-reply, newsletter, bounce), or "" when it may be one."""
     auto = headers.raw("Auto-Submitted").strip().lower()
@@ -233,6 +244,8 @@ def aside_reason(headers: Headers, address: str, subject: str, content_type: str
         return _("Respuesta automática.")
     if content_type == "multipart/report" or address.split("@")[0].lower() in AUTOMATIC_SENDERS:
         return _("Aviso del servidor de correo (un mensaje que no se pudo entregar).")
+    if spam_flagged(headers):
+        return _("El servidor de correo lo marcó como correo no deseado (spam).")
     if headers.raw("Precedence").strip().lower() in {"bulk", "list", "junk"}:
         return _("Correo masivo o de una lista de distribución.")
     if headers.has("List-Id") or headers.has("List-Unsubscribe"):
