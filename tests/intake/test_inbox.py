@@ -510,15 +510,20 @@ def test_the_acknowledgement_is_tried_again_while_the_mail_server_is_down_and_an
     assert Draft.objects.get(pk=draft.pk).acknowledged_at is not None
 
 
-def test_without_the_office_address_the_acknowledgement_has_no_reply_to(
+def test_without_the_office_address_the_acknowledgement_has_no_reply_to_and_its_html_is_escaped(
         client, people, receive_email, inbox, settings, django_capture_on_commit_callbacks):
     settings.INTAKE_ADDRESS = ""
-    draft = receive_email().draft
+    draft = receive_email(name='Lucía "<i>" Pech').draft
     client.force_login(people.assistant)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("intake:register", args=[draft.pk]), register_data(draft))
+        client.post(reverse("intake:register", args=[draft.pk]),
+                    register_data(draft, title="Noche <b>de</b> Museos & más"))
     [ack] = inbox.to(OFFICE_MAIL)
     assert ack["Reply-To"] is None
+    html = ack.get_body(("html",)).get_content()
+    assert "«Noche &lt;b&gt;de&lt;/b&gt; Museos &amp; más»" in html and "<b>de</b>" not in html
+    assert "&lt;i&gt;" in html and "<i>" not in html
+    assert "«Noche <b>de</b> Museos & más»" in ack.get_body(("plain",)).get_content()
 
 
 # --------------------------------------------------------------------------- what arrives while or after deciding
