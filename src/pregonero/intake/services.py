@@ -105,7 +105,8 @@ def _current(draft: Draft) -> Draft:
     """The draft that holds a draft's messages now (after merges), locked: its status cannot change under us."""
     while draft.merged_into_id:
         draft = draft.merged_into
-    return Draft.objects.select_for_update().select_related("campaign", "merged_into__campaign").get(pk=draft.pk)
+    return (Draft.objects.select_for_update(of=("self",)).select_related("campaign", "merged_into__campaign")
+            .get(pk=draft.pk))
 
 
 def registered_campaign(draft: Draft) -> Campaign | None:
