@@ -42,6 +42,10 @@ def register_data(draft, **overrides) -> dict:
     return data
 
 
+def discard_data(draft, reason) -> dict:
+    return {"reason": reason, "seen": " ".join(draft_contents(draft))}
+
+
 def carry(message, **kinds) -> dict:
     """Form fields carrying the message's files: {original name: kind}."""
     data = {}
@@ -177,7 +181,7 @@ def test_a_double_submit_registers_once_and_a_second_decision_is_told_clearly(
 
     # Someone else's form (another key), or a discard, arriving after the registration: a clear message, no change.
     third = client.post(reverse("intake:register", args=[draft.pk]), register_data(draft))
-    discard = client.post(reverse("intake:discard", args=[draft.pk]), {"reason": "Duplicada"})
+    discard = client.post(reverse("intake:discard", args=[draft.pk]), discard_data(draft, "Duplicada"))
     for response in (third, discard):
         assert response.headers["Location"] == reverse("intake:draft", args=[draft.pk])
         assert flashed(response) == [f"Esta solicitud ya se registró con el folio {campaign.folio}."]
@@ -290,7 +294,8 @@ def test_discarding_needs_a_reason_and_keeps_it_in_the_audit_log(client, people,
     draft.refresh_from_db()
     assert draft.status == Draft.Status.OPEN
 
-    response = client.post(reverse("intake:discard", args=[draft.pk]), {"reason": "Es un boletín, no una solicitud."})
+    response = client.post(reverse("intake:discard", args=[draft.pk]),
+                           discard_data(draft, "Es un boletín, no una solicitud."))
     assert response.headers["Location"] == reverse("intake:inbox")
     draft.refresh_from_db()
     assert (draft.status, draft.discard_reason) == (Draft.Status.DISCARDED, "Es un boletín, no una solicitud.")
@@ -424,7 +429,7 @@ def test_register_and_discard_at_once_one_wins_and_the_other_is_told(people, rec
     first, second = assistants(people, 2)
     register, discard = reverse("intake:register", args=[draft.pk]), reverse("intake:discard", args=[draft.pk])
     responses = at_once(lambda: first.post(register, register_data(draft)),
-                        lambda: second.post(discard, {"reason": "Duplicada"}))
+                        lambda: second.post(discard, discard_data(draft, "Duplicada")))
     draft.refresh_from_db()
     said = [flashed(response)[-1] for response in responses]
     if draft.status == Draft.Status.REGISTERED:
@@ -553,6 +558,21 @@ def test_a_message_that_arrives_while_the_assistant_reviews_is_never_registered_
     assert response.status_code == 302 and Campaign.objects.get().invitation_image is not None
 
 
+def test_a_reply_that_arrives_while_the_assistant_discards_is_not_discarded_unread(client, people, receive_email):
+    first = receive_email(subject="Prueba")
+    client.force_login(people.assistant)
+    page = page_text(client.get(reverse("intake:draft", args=[first.draft_id])))
+    shown = re.search(r'name="seen" value="([^"]*)"', page).group(1)
+    receive_email(subject="Re: Prueba", body="No era prueba: es la solicitud del Carnaval.",
+                  replies_to=(first.external_id,))
+
+    response = client.post(reverse("intake:discard", args=[first.draft_id]), {"reason": "Prueba", "seen": shown})
+    assert flashed(response) == ["Mientras revisaba llegó algo más a esta solicitud (un mensaje, un archivo o una "
+                                 "solicitud unida); está en la página. Revíselo antes de descartarla."]
+    assert Draft.objects.get(pk=first.draft_id).status == Draft.Status.OPEN
+    assert "es la solicitud del Carnaval" in page_text(client.get(response.headers["Location"]))
+
+
 def test_a_reply_to_a_registered_request_is_a_new_draft_pointing_at_it(client, people, receive_email,
                                                                       receive_whatsapp):
     first = receive_email(subject="Solicitud: Noche de Museos")
@@ -636,7 +656,7 @@ def test_the_assistants_bandeja_shows_the_drafts_waiting_instead_of_nothing_pend
     assert f'href="{reverse("intake:inbox")}"' in page and f'href="{reverse("intake:draft", args=[older.draft_id])}"' in page
 
     for message in (older, newer):
-        client.post(reverse("intake:discard", args=[message.draft_id]), {"reason": "Duplicada"})
+        client.post(reverse("intake:discard", args=[message.draft_id]), discard_data(message.draft, "Duplicada"))
     assert "Nada pendiente" in page_text(client.get(reverse("campaigns:inbox")))
 
 

@@ -318,6 +318,12 @@ def draft_contents(draft: Draft) -> set[str]:
         f"a{pk}" for pk in files.values_list("pk", flat=True)}
 
 
+def _require_seen(draft: Draft, seen, then: str) -> None:
+    if seen is not None and draft_contents(draft) - set(seen):
+        raise ValidationError(_("Mientras revisaba llegó algo más a esta solicitud (un mensaje, un archivo o una "
+                                "solicitud unida); está en la página.") + " " + then, code="unseen")
+
+
 def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_choices=(), submission_key,
                    uploads=(), turn: bool = True, seen=None) -> tuple[Campaign, bool]:
     """Registers the draft as a request (received by its channel) and, with ``turn``, turns it to the Director,
@@ -335,10 +341,7 @@ def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_
             return locked.campaign, False
         if locked.status != Draft.Status.OPEN:
             raise DraftConflict(locked)
-        if seen is not None and draft_contents(locked) - set(seen):
-            raise ValidationError(_("Mientras revisaba llegó algo más a esta solicitud (un mensaje, un archivo o "
-                                    "una solicitud unida); está abajo. Revíselo y vuelva a registrar."),
-                                  code="unseen")
+        _require_seen(locked, seen, _("Revíselo y vuelva a registrar."))
         campaign, created = campaign_create(
             actor=actor, fields={**fields, "received_via": Channel(locked.source)}, sectors=sectors,
             attachments=[*carried, *uploads], submission_key=submission_key,
@@ -393,14 +396,16 @@ def draft_merge(*, drafts, into: Draft, actor) -> Draft:
     return target
 
 
-def draft_discard(*, draft: Draft, actor, reason: str) -> Draft:
-    """Not a request: kept, with the reason in the audit log (no campaign to hang it on)."""
+def draft_discard(*, draft: Draft, actor, reason: str, seen=None) -> Draft:
+    """Not a request: kept, with the reason in the audit log (no campaign to hang it on). ``seen``: as for
+    draft_register, so a late reply is never discarded unread."""
     _require_assistant(actor)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError(_("Escriba el motivo del descarte: queda en el registro."))
     with transaction.atomic():
         locked = _locked(draft, allowed=(Draft.Status.OPEN, Draft.Status.ASIDE))
+        _require_seen(locked, seen, _("Revíselo antes de descartarla."))
         merged = list(locked.merged_drafts.values_list("pk", flat=True))
         _decide(locked, Draft.Status.DISCARDED, actor, timezone.now(), discard_reason=reason)
         audit_log(campaign=None, actor=actor, action="intake.discard", comment=reason,

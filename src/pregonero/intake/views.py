@@ -156,7 +156,9 @@ def draft_discard(request, pk):
             messages.error(request, error)
         return redirect("intake:draft", pk=draft.pk)
     reason = form.cleaned_data["reason"]
-    if run_action(request, draft, lambda: services.draft_discard(draft=draft, actor=request.user, reason=reason)):
+    seen = request.POST.get("seen", "").split()
+    if run_action(request, draft, lambda: services.draft_discard(draft=draft, actor=request.user, reason=reason,
+                                                                 seen=seen)):
         messages.success(request, _("Solicitud descartada; el motivo queda en el registro."))
         return redirect("intake:inbox")
     return redirect("intake:draft", pk=draft.pk)
