@@ -601,6 +601,21 @@ def test_a_reply_to_a_registered_request_is_a_new_draft_pointing_at_it(client, p
     assert receive_whatsapp(sender="+529984445566", body="Otra solicitud").draft.follows_up is None
 
 
+def test_a_whatsapp_photo_sent_just_after_the_registration_points_at_the_request(client, people, receive_whatsapp):
+    KnownSender.objects.create(department=people.tourism, source="whatsapp", address="+529981112233")
+    text = receive_whatsapp(body="Solicitamos difundir el Tianguis Turístico")
+    client.force_login(people.assistant)
+    client.post(reverse("intake:register", args=[text.draft_id]), register_data(text.draft))
+    campaign = Campaign.objects.get()
+
+    photo = receive_whatsapp(body="", files=[("imagen-whatsapp.png", "image/png", png_bytes())])
+    assert photo.draft_id != text.draft_id and photo.draft.status == Draft.Status.OPEN
+    assert photo.draft.follows_up == campaign
+    page = page_text(client.get(reverse("intake:draft", args=[photo.draft_id])))
+    assert f">{campaign.folio}</a>" in page and "poco después de registrarla" in page
+    assert receive_whatsapp(body="¿La recibieron?").draft_id == photo.draft_id  # the new draft is theirs now
+
+
 def test_an_auto_reply_in_the_thread_of_an_open_request_is_kept_aside_not_added_to_it(people, receive_email):
     first = receive_email(subject="Solicitud: Noche de Museos")
     auto = receive_email(subject="Respuesta automática: Solicitud: Noche de Museos", body="Estoy de vacaciones.",

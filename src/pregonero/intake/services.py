@@ -136,17 +136,21 @@ def _draft_for(incoming: Incoming, address: str, department: Department | None) 
             if draft.status == Draft.Status.OPEN:
                 return draft
             follows = registered_campaign(draft)
+    just_registered = None
     if incoming.source == Source.WHATSAPP and not_aside:
-        # Their open draft, even when the assistant merged it into a draft that came by e-mail.
-        recent = (IncomingMessage.objects
-                  .filter(source=Source.WHATSAPP, sender_address=address, draft__status=Draft.Status.OPEN,
+        # Their open draft, even when the assistant merged it into a draft that came by e-mail; when their last
+        # message was registered meanwhile, the new draft points at that request (a photo sent a bit late).
+        latest = (IncomingMessage.objects.select_related("draft")
+                  .filter(source=Source.WHATSAPP, sender_address=address,
+                          draft__status__in=(Draft.Status.OPEN, Draft.Status.REGISTERED),
                           received_at__gte=timezone.now() - WHATSAPP_DRAFT_WINDOW)
-                  .order_by("-received_at", "-pk").values_list("draft_id", flat=True).first())
-        if recent is not None:
-            draft = Draft.objects.select_for_update().get(pk=recent)
+                  .order_by("-received_at", "-pk").first())
+        if latest is not None:
+            draft = _current(latest.draft)
             if draft.status == Draft.Status.OPEN:
                 return draft
-    follows = follows or cited_campaign(incoming.subject, incoming.body)
+            just_registered = registered_campaign(draft)
+    follows = follows or cited_campaign(incoming.subject, incoming.body) or just_registered
     return Draft.objects.create(
         source=incoming.source, department=department or (follows.department if follows else None),
         sender_address=address, sender_name=incoming.sender_name[:200], subject=incoming.subject[:300],
