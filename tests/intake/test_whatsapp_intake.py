@@ -316,3 +316,30 @@ def test_the_folio_sent_after_registration_is_tried_again_when_whatsapp_fails_fo
     assert f"folio {folio}" in sent["text"]["body"] and Draft.objects.get(pk=draft.pk).acknowledged_at is not None
     page = client.get(f"/recibidas/{draft.pk}/").content.decode()
     assert "acuse enviado el" in page and "acuse pendiente" not in page
+
+
+def test_a_downloaded_file_that_cannot_be_recorded_leaves_nothing_on_disk(wa, settings, tmp_path):
+    from django.db.models.signals import post_save
+
+    from pregonero.intake.models import IncomingAttachment
+
+    settings.TASKS, settings.MEDIA_ROOT = DB_TASKS, tmp_path
+    request = delivered(wa, wa.user_sends_image(CULTURE, jpeg(), caption="La invitación"))
+
+    def refuse(sender, instance, **kwargs):  # fault injection: the database refuses the file's row
+        raise RuntimeError("the database went away")
+
+    post_save.connect(refuse, sender=IncomingAttachment)
+    try:
+        run_worker()  # applies the webhook, then downloads the photo and fails to record it
+    finally:
+        post_save.disconnect(refuse, sender=IncomingAttachment)
+
+    message = stored(request)
+    assert not message.attachments.exists() and [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    (failed,) = DBTaskResult.objects.filter(task_path=whatsapp_media_fetch.module_path)
+    assert failed.status == "FAILED"
+
+    assert whatsapp_media_fetch.call(message.pk, failed.args_kwargs["args"][1]) == "stored"
+    (attachment,) = message.attachments.all()
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()] == [attachment.file.name]

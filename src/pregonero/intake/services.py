@@ -12,6 +12,7 @@ request after all).
 
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -167,9 +168,8 @@ def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
     if existing is not None:
         return existing, False
     address = normalized_address(incoming.source, incoming.sender_address)
-    written: list = []  # (storage, name) of each file saved, deleted when the transaction does not go through
     try:
-        with transaction.atomic():
+        with files_removed_on_failure() as save_file, transaction.atomic():
             draft = _draft_for(incoming, address, match_department(incoming.source, address))
             message = IncomingMessage(
                 draft=draft, source=incoming.source, external_id=external_id,
@@ -177,19 +177,16 @@ def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
                 body=incoming.body, sent_at=incoming.sent_at, problems=list(incoming.problems),
             )
             if incoming.raw is not None:
-                _save_file(message.raw, "mensaje.eml", incoming.raw, written)
+                save_file(message.raw, "mensaje.eml", incoming.raw)
             message.save()
             for item in incoming.files:
                 attachment = IncomingAttachment(
                     message=message, kind=item.kind, original_name=item.name[:255],
                     content_type=item.content_type[:100], size=len(item.content),
                 )
-                _save_file(attachment.file, item.name, item.content, written)
+                save_file(attachment.file, item.name, item.content)
                 attachment.save()
-    except BaseException as error:
-        _delete_files(written)
-        if not isinstance(error, IntegrityError):
-            raise
+    except IntegrityError:  # stored at the same moment by another worker
         existing = IncomingMessage.objects.filter(source=incoming.source, external_id=external_id).first()
         if existing is None:
             raise
@@ -197,17 +194,25 @@ def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
     return message, True
 
 
-def _save_file(field_file, name: str, content: bytes, written: list) -> None:
-    field_file.save(name, ContentFile(content), save=False)
-    written.append((field_file.storage, field_file.name))
+@contextmanager
+def files_removed_on_failure():
+    """For a block that writes files before its rows commit (storage is not transactional): yields
+    save(field_file, name, content); when the block raises, the files it saved are deleted again."""
+    written = []
 
+    def save(field_file, name: str, content: bytes) -> None:
+        field_file.save(name, ContentFile(content), save=False)
+        written.append((field_file.storage, field_file.name))
 
-def _delete_files(written: list) -> None:
-    for storage, name in written:
-        try:
-            storage.delete(name)
-        except OSError:
-            log.warning("a file of an incoming message that was not stored could not be deleted")
+    try:
+        yield save
+    except BaseException:
+        for storage, name in written:
+            try:
+                storage.delete(name)
+            except OSError:
+                log.warning("a file of an incoming message that was not stored could not be deleted")
+        raise
 
 
 # --------------------------------------------------------------------------- the assistant's decisions

@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone, translation
@@ -42,7 +41,7 @@ from pregonero.sending.models import InboundMessage
 from pregonero.sending.services import TEMPLATE_LANGUAGE
 
 from .models import Draft, IncomingAttachment, IncomingMessage, Source
-from .services import Incoming, match_department, record_incoming
+from .services import Incoming, files_removed_on_failure, match_department, record_incoming
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +161,14 @@ def media_fetch(message_id: int, media: dict, attempt: int = 0) -> str:
         downloaded = media_download(media["id"])
     except SendError as error:
         return media_failed(message_id, media, attempt, error)
-    with transaction.atomic():
+    with files_removed_on_failure() as save_file, transaction.atomic():
         message = IncomingMessage.objects.select_for_update().get(pk=message_id)
         if message.attachments.exists():
             return "already stored"
         name, mime_type = media["name"], media["mime_type"] or downloaded.mime_type
         attachment = IncomingAttachment(message=message, kind=guess_kind(name, mime_type), original_name=name,
                                         content_type=mime_type[:100], size=len(downloaded.content))
-        attachment.file.save(name, ContentFile(downloaded.content), save=False)
+        save_file(attachment.file, name, downloaded.content)
         attachment.save()
         retrying = retry_problem(name)
         if retrying in message.problems:
