@@ -24,6 +24,19 @@ def test_demo_data_loads_once_and_prints_the_users_each_time(db, settings, tmp_p
     assert (tmp_path / "usuarios-demo.txt").stat().st_mode & 0o777 == 0o600
 
 
+def test_demo_data_leaves_two_requests_in_the_assistants_inbox(db, settings, tmp_path, client, django_user_model):
+    settings.DATA_DIR = tmp_path
+    call_command("demo_data")
+    call_command("demo_data")  # loading again adds nothing
+    client.force_login(django_user_model.objects.get(username="asistente"))
+    page = client.get("/recibidas/").content.decode()
+    assert "Solicitud de difusión: Noche de Museos" in page
+    assert "Festival de Jazz" in page or page.count("Dirección de Cultura") >= 2
+    from pregonero.intake.models import Draft
+
+    assert Draft.objects.filter(status=Draft.Status.OPEN, department__short_name="CULT").count() == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_worker_sends_the_notice_queued_in_the_database(people, settings, inbox):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}

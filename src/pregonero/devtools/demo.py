@@ -104,9 +104,39 @@ def ensure_contacts(count: int = 50) -> int:
     return count
 
 
+def ensure_intake_drafts() -> int:
+    """Two requests waiting in the assistant's inbox (/recibidas/), as the mailbox and WhatsApp would leave them:
+    the Culture department's e-mail and a WhatsApp message from its registered number."""
+    from pregonero.intake.models import IncomingMessage, KnownSender, Source
+    from pregonero.intake.services import Incoming, record_incoming
+
+    if IncomingMessage.objects.exists():
+        return 0
+    culture = Department.objects.get(short_name="CULT")
+    culture.email = culture.email or "cultura@municipio.example"
+    culture.save(update_fields=["email"])
+    KnownSender.objects.get_or_create(source=Source.WHATSAPP, address="+529981230045",
+                                      defaults={"department": culture, "name": "Secretaría de Cultura"})
+    record_incoming(Incoming(
+        source=Source.EMAIL, external_id="demo-1@municipio.example", sender_address=culture.email,
+        sender_name="Dirección de Cultura", subject="Solicitud de difusión: Noche de Museos",
+        body="Buen día:\n\nSolicitamos el envío de la invitación a la Noche de Museos del viernes 11 de diciembre a "
+             "las 19:00 h en el Museo Maya de Cancún, dirigida a los sectores empresarial y académico.\n\n"
+             "Quedamos atentos. Saludos cordiales.",
+        sent_at=timezone.now()))
+    record_incoming(Incoming(
+        source=Source.WHATSAPP, external_id="wamid.demo-1", sender_address="+529981230045",
+        sender_name="Cultura", body="Hola, buenas tardes. ¿Nos apoyan con la difusión del Festival de Jazz del "
+                                    "19 de diciembre? En un momento les mando la imagen.",
+        sent_at=timezone.now()))
+    return 2
+
+
 @transaction.atomic
 def load_demo(password_for=lambda username: secrets.token_urlsafe(9)) -> tuple[list, int]:
-    return ensure_users(password_for), ensure_contacts()
+    users, contacts = ensure_users(password_for), ensure_contacts()
+    ensure_intake_drafts()
+    return users, contacts
 
 
 def demo_ready_campaign(*, campaign, author, whatsapp=20, email_only=6, both=2, opted_out_whatsapp=2):
