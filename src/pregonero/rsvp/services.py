@@ -54,10 +54,10 @@ def invitation_answer(*, invitation: Invitation, answer: str, via: str, companio
                       note: str = "", confirm: bool = True) -> Invitation:
     """Records ``answer`` (attending or declined) for the invitation. ``actor`` is the staff member who recorded
     it (None: the guest). Raises AnswerRefused. With ``confirm``, a changed answer is confirmed to the guest."""
-    # The row is locked, and its answer read under the lock, with a query as small as it can be: the guest's
-    # answer is the hot write of a send (bench/rsvp_load.py). The campaign was read with the invitation.
-    current = Invitation.objects.select_for_update().filter(pk=invitation.pk).values_list("answer", "companions").get()
-    campaign = invitation.campaign
+    # The campaign is read again here, not taken from the caller's objects: a door or staff screen may hold a
+    # campaign that has been closed or cancelled since.
+    locked = Invitation.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=invitation.pk)
+    campaign, current = locked.campaign, (locked.answer, locked.companions)
     if answer not in (Invitation.Answer.ATTENDING, Invitation.Answer.DECLINED):
         raise AnswerRefused(_("Elija si asistirá o no."))
     refusal = guest_refusal(campaign, staff=actor is not None)
