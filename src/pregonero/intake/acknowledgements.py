@@ -27,13 +27,30 @@ from django.utils import timezone, translation
 
 from pregonero.campaigns.models import Campaign
 
-from .models import Draft, IncomingMessage, Source, plain_subject
-from .services import registered_campaign
+from .models import AckFailure, Draft, IncomingMessage, Source, plain_subject
+from .services import acknowledgement_gave_up, registered_campaign
 from .whatsapp_tasks import whatsapp_acknowledge
 
 log = logging.getLogger(__name__)
 
 EMAIL_ATTEMPTS = 5  # 1, 4, 16 and 64 minutes after the first
+
+
+def on_commit_or_now(enqueue) -> None:
+    """With the database task backend the task row commits with the caller's transaction; a backend that runs
+    tasks at once (tests) runs it after the commit instead, never inside the transaction."""
+    if acknowledge_registration.get_backend().supports_defer:
+        enqueue()
+    else:
+        transaction.on_commit(enqueue)
+
+
+def acknowledgement_retry_enqueue(draft: Draft, folio: str) -> None:
+    """"Enviar el acuse de nuevo": the same retrying task as the first time, for this draft's sender only."""
+    if draft.source == Source.WHATSAPP:
+        on_commit_or_now(lambda: whatsapp_acknowledge.enqueue(draft.pk, folio))
+    else:
+        on_commit_or_now(lambda: email_acknowledge.enqueue(draft.pk))
 
 
 def acknowledgement_enqueue(draft_id: int) -> None:
@@ -90,9 +107,12 @@ def email_acknowledgement_send(draft_id: int, attempt: int = 0) -> str:
         return "skipped"
     if "@" not in draft.sender_address:
         log.warning("draft %s: no e-mail address to acknowledge to", draft.pk)
+        acknowledgement_gave_up(draft.pk, AckFailure.NO_ADDRESS)
         return "no address"
     now = timezone.now()
-    if not Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(acknowledged_at=now):
+    claimed = Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledgement_failed_at=None, acknowledgement_failure="")
+    if not claimed:
         return "skipped"  # told already
     try:
         with translation.override(settings.LANGUAGE_CODE):
@@ -104,6 +124,7 @@ def email_acknowledgement_send(draft_id: int, attempt: int = 0) -> str:
         log.warning("e-mail acknowledgement of draft %s not sent (attempt %s, %s)%s", draft.pk, attempt + 1,
                     type(error).__name__, "; will retry" if again else "")
         if not again:
+            acknowledgement_gave_up(draft.pk, AckFailure.REFUSED if smtp_permanent(error) else AckFailure.UNREACHABLE)
             return "failed"
         email_acknowledge.using(run_after=now + timedelta(seconds=60 * 4**attempt)).enqueue(draft.pk, attempt + 1)
         return "retrying"

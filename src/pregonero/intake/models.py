@@ -53,6 +53,17 @@ class KnownSender(models.Model):
         return f"{self.department}: {self.name or self.get_source_display()}"
 
 
+class AckFailure(models.TextChoices):
+    """Why the acknowledgement of a registered draft was given up (shown as "Acuse no enviado: …")."""
+
+    REFUSED = "refused", _("el servidor de correo lo rechazó (la dirección no existe o no recibe correo)")
+    UNREACHABLE = "unreachable", _("no se pudo conectar con el servidor de correo tras varios intentos")
+    NO_ADDRESS = "no_address", _("el remitente no tiene una dirección a la cual responder")
+    WHATSAPP_REFUSED = "wa_refused", _("WhatsApp rechazó el mensaje")
+    WHATSAPP_UNAVAILABLE = "wa_unavailable", _("WhatsApp no respondió tras varios intentos")
+    WHATSAPP_UNKNOWN = "wa_unknown", _("WhatsApp no confirmó si lo entregó")
+
+
 class Draft(models.Model):
     """A request as it arrived, waiting for the assistant (UI: "Solicitud por registrar")."""
 
@@ -95,6 +106,10 @@ class Draft(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acuse enviado el"), null=True, blank=True)
+    # Set when the acknowledgement was given up for good (no retry left); cleared when it is sent or tried again.
+    acknowledgement_failed_at = models.DateTimeField(_("acuse no enviado el"), null=True, blank=True)
+    acknowledgement_failure = models.CharField(_("por qué no se envió el acuse"), max_length=20, blank=True,
+                                               choices=AckFailure.choices)
 
     class Meta:
         ordering = ["-received_at", "-pk"]

@@ -22,13 +22,15 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, ngettext
 
 from pregonero.accounts.models import Department
 from pregonero.accounts.roles import Role
-from pregonero.campaigns.models import AttachmentKind, Campaign, Channel
+from pregonero.campaigns.models import AttachmentKind, AuditEntry, Campaign, Channel
+from pregonero.campaigns.notifications import notify
 from pregonero.campaigns.services import NewAttachment, audit_log, campaign_create, campaign_transition
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, extension_of, validate_upload
+from pregonero.campaigns.workflow import waiting_roles
 from pregonero.directory.normalize import normalize_phone
 
 from .models import Draft, IncomingAttachment, IncomingMessage, KnownSender, Source
@@ -79,12 +81,16 @@ def normalized_address(source: str, address: str) -> str:
 
 
 def match_department(source: str, address: str) -> Department | None:
-    """The department a sender writes for: a known sender, the department's own address, or (e-mail) one of its
-    users. None when nobody matches or the address belongs to more than one department."""
+    """The department a sender writes for: a known sender (an explicit choice, so it wins), else the department's
+    own address or (e-mail) one of its users. None when nobody matches or the address belongs to more than one
+    department."""
     address = normalized_address(source, address)
     if not address:
         return None
-    known = {k.department_id for k in KnownSender.objects.filter(source=source, address=address)}
+    remembered = KnownSender.objects.filter(source=source, address=address).select_related("department").first()
+    if remembered is not None:
+        return remembered.department
+    known = set()
     if source == Source.EMAIL:
         known |= set(Department.objects.filter(email__iexact=address).values_list("pk", flat=True))
         known |= set(
@@ -114,7 +120,9 @@ def registered_campaign(draft: Draft) -> Campaign | None:
     """The request a registered draft became (a draft merged into a registered one has it through that one)."""
     if draft.status != Draft.Status.REGISTERED:
         return None
-    return draft.campaign or (draft.merged_into.campaign if draft.merged_into_id else None)
+    holder = draft.merged_into if draft.merged_into_id else draft
+    # A follow-up added to its request keeps `campaign` empty (one draft per request) and names it in follows_up.
+    return draft.campaign or holder.campaign or holder.follows_up
 
 
 def cited_campaign(*texts: str) -> Campaign | None:
@@ -242,6 +250,8 @@ class DraftConflict(ValidationError):
 def conflict_message(draft: Draft) -> str:
     if draft.status == Draft.Status.REGISTERED:
         campaign = draft.campaign or (draft.merged_into.campaign if draft.merged_into_id else None)
+        if campaign is None and draft.follows_up_id:
+            return _("Estos mensajes ya se agregaron a la solicitud %(folio)s.") % {"folio": draft.follows_up.folio}
         if campaign is not None:
             return _("Esta solicitud ya se registró con el folio %(folio)s.") % {"folio": campaign.folio}
     if draft.status == Draft.Status.MERGED:
@@ -334,11 +344,12 @@ def _require_seen(draft: Draft, seen, then: str) -> None:
 
 
 def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_choices=(), submission_key,
-                   uploads=(), turn: bool = True, seen=None) -> tuple[Campaign, bool]:
+                   uploads=(), turn: bool = True, seen=None, remember_sender: bool = False) -> tuple[Campaign, bool]:
     """Registers the draft as a request (received by its channel) and, with ``turn``, turns it to the Director,
     all in one transaction; the requester is told after commit. Returns (campaign, created): the same form
     submitted twice finds the first request. ``attachment_choices``: (incoming attachment pk, AttachmentKind).
-    ``seen``: the draft_contents tokens the assistant's page showed; anything newer refuses the registration."""
+    ``seen``: the draft_contents tokens the assistant's page showed; anything newer refuses the registration.
+    ``remember_sender``: the sender becomes a known sender of the request's department (same transaction)."""
     _require_assistant(actor)
     registered = Draft.objects.filter(pk=draft.pk, campaign__submission_key=submission_key).select_related("campaign")
     if registered:
@@ -364,6 +375,8 @@ def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_
             "draft": locked.pk, "merged": merged, "source": locked.source,
             "attachments": [{"name": a.upload.name, "kind": a.kind} for a in carried],
         })
+        if remember_sender:
+            _remember_sender(locked, campaign.department, actor=actor, campaign=campaign)
         if turn:
             campaign_transition(campaign=campaign, actor=actor, name="turn")
         from .acknowledgements import acknowledgement_enqueue
@@ -433,3 +446,155 @@ def draft_restore(*, draft: Draft, actor) -> Draft:
         locked.status, locked.aside_reason = Draft.Status.OPEN, ""
         locked.save(update_fields=["status", "aside_reason"])
     return locked
+
+
+# --------------------------------------------------------------------------- remembering a sender
+
+
+@dataclass(frozen=True)
+class SenderStatus:
+    """What the registration form says about the draft's sender: ``offer`` the "remember" checkbox, or the
+    department that already knows the address (``known_for``)."""
+
+    offer: bool
+    known_for: Department | None = None
+
+
+def sender_status(draft: Draft) -> SenderStatus:
+    if not draft.sender_address:
+        return SenderStatus(offer=False)
+    known = (KnownSender.objects.filter(source=draft.source, address=normalized_address(draft.source,
+                                                                                       draft.sender_address))
+             .select_related("department").first())
+    if known is not None:
+        return SenderStatus(offer=False, known_for=known.department)
+    return SenderStatus(offer=True)
+
+
+def _remember_sender(draft: Draft, department: Department, *, actor, campaign: Campaign) -> KnownSender | None:
+    """A known sender for the department, inside the caller's transaction. Nothing to do when the address
+    already leads there (the department's own address, one of its users); refused when it is another
+    department's known sender (someone registered it meanwhile)."""
+    address = normalized_address(draft.source, draft.sender_address)
+    if not address or match_department(draft.source, address) == department:
+        return None
+    known = KnownSender.objects.filter(source=draft.source, address=address).select_related("department").first()
+    if known is not None:
+        raise ValidationError(_("Este remitente ya es remitente conocido de %(department)s; no se recordó para "
+                                "otra dirección. Cámbielo en Administración si hace falta.")
+                              % {"department": known.department})
+    try:
+        with transaction.atomic():
+            sender = KnownSender.objects.create(department=department, source=draft.source, address=address,
+                                                name=draft.sender_name[:200])
+    except IntegrityError:
+        raise ValidationError(_("Alguien más registró este remitente al mismo tiempo; revise la página.")) from None
+    audit_log(campaign=campaign, actor=actor, action="intake.remember_sender", data={
+        "draft": draft.pk, "known_sender": sender.pk, "department": department.pk, "source": draft.source,
+    })
+    return sender
+
+
+# --------------------------------------------------------------------------- a failed acknowledgement
+
+
+def acknowledgement_gave_up(draft_id: int, failure: str) -> None:
+    """Records that the acknowledgement of a draft will not be tried again (the draft's page offers to)."""
+    Draft.objects.filter(pk=draft_id, acknowledged_at__isnull=True).update(
+        acknowledgement_failed_at=timezone.now(), acknowledgement_failure=failure)
+
+
+def may_acknowledge_again(draft: Draft) -> bool:
+    return (draft.acknowledgement_failed_at is not None and draft.acknowledged_at is None
+            and registered_campaign(draft) is not None)
+
+
+def acknowledgement_again(*, draft: Draft, actor) -> Draft:
+    """"Enviar el acuse de nuevo": one new attempt (with its retries) of an acknowledgement that was given up.
+    The failure mark is cleared under the draft's lock, so a double click enqueues one attempt."""
+    _require_assistant(actor)
+    with transaction.atomic():
+        locked = Draft.objects.select_for_update(of=("self",)).select_related(
+            "campaign", "merged_into__campaign", "merged_into__follows_up", "follows_up").get(pk=draft.pk)
+        campaign = registered_campaign(locked)
+        if locked.acknowledged_at is not None:
+            raise ValidationError(_("El acuse ya se envió."), code="conflict")
+        if locked.acknowledgement_failed_at is None or campaign is None:
+            raise ValidationError(_("El acuse ya se está enviando de nuevo."), code="conflict")
+        audit_log(campaign=campaign, actor=actor, action="intake.acknowledge_again", data={
+            "draft": locked.pk, "source": locked.source, "failure": locked.acknowledgement_failure,
+        })
+        locked.acknowledgement_failed_at, locked.acknowledgement_failure = None, ""
+        locked.save(update_fields=["acknowledgement_failed_at", "acknowledgement_failure"])
+        from .acknowledgements import acknowledgement_retry_enqueue
+
+        acknowledgement_retry_enqueue(locked, campaign.folio)
+    return locked
+
+
+# --------------------------------------------------------------------------- a follow-up of a registered request
+
+FOLLOW_UP_TEXT_LIMIT = 4000
+
+
+def follow_up_refusal(draft: Draft) -> str:
+    """Why the draft cannot be added to the request it follows up ("" when it can)."""
+    campaign = draft.follows_up
+    if campaign is None:
+        return _("Esta solicitud por registrar no es sobre una solicitud ya registrada.")
+    if not campaign.is_open:
+        return _("La solicitud %(folio)s está «%(state)s»: ya no se le agregan mensajes ni archivos. Regístrela "
+                 "como solicitud nueva o descártela.") % {"folio": campaign.folio,
+                                                          "state": campaign.get_state_display()}
+    return ""
+
+
+def follow_up_summary(draft: Draft, messages, carried) -> str:
+    """The timeline's comment: what arrived, by which channel, and the messages' text (no address)."""
+    head = ngettext("Mensaje de seguimiento recibido por %(channel)s (n.º %(draft)s), con %(n)d archivo agregado.",
+                    "Mensaje de seguimiento recibido por %(channel)s (n.º %(draft)s), con %(n)d archivos agregados.",
+                    len(carried)) % {"channel": draft.get_source_display(), "draft": draft.pk, "n": len(carried)}
+    if not carried:
+        head = _("Mensaje de seguimiento recibido por %(channel)s (n.º %(draft)s), sin archivos agregados.") % {
+            "channel": draft.get_source_display(), "draft": draft.pk}
+    texts = []
+    for message in messages:
+        body = message.body.strip()
+        if body:
+            who = message.sender_name or _("Remitente")
+            texts.append(f"{who}: {body}")
+    text = "\n\n".join(texts)
+    if len(text) > FOLLOW_UP_TEXT_LIMIT:
+        text = text[:FOLLOW_UP_TEXT_LIMIT - 1] + "…"
+    return f"{head}\n\n{text}" if text else head
+
+
+def draft_follow_up(*, draft: Draft, actor, attachment_choices=(), seen=None) -> tuple[Campaign, AuditEntry]:
+    """"Agregar a la solicitud RP-…": the draft's chosen files become the request's attachments (checked like
+    uploads; any refusal stops everything), its messages' text goes to the request's timeline, and the draft is
+    registered with `campaign` empty and `follows_up` naming the request. Only while the request is open."""
+    _require_assistant(actor)
+    carried = _carried_attachments(draft, attachment_choices)
+    with transaction.atomic():
+        locked = _locked(draft, allowed=(Draft.Status.OPEN,))
+        _require_seen(locked, seen, _("Revíselo y vuelva a agregarlo."))
+        if locked.follows_up_id is None:
+            raise ValidationError(follow_up_refusal(locked))
+        campaign = Campaign.objects.select_for_update().get(pk=locked.follows_up_id)
+        locked.follows_up = campaign
+        refusal = follow_up_refusal(locked)
+        if refusal:
+            raise ValidationError(refusal, code="closed")
+        messages = list(IncomingMessage.objects.filter(draft=locked).order_by("received_at", "pk"))
+        stored = [attachment.store(campaign=campaign, actor=actor) for attachment in carried]
+        merged = list(locked.merged_drafts.values_list("pk", flat=True))
+        entry = audit_log(campaign=campaign, actor=actor, action="intake.follow_up",
+                          comment=follow_up_summary(locked, messages, carried), data={
+                              "draft": locked.pk, "merged": merged, "source": locked.source,
+                              "messages": [m.pk for m in messages],
+                              "attachments": [{"id": a.pk, "name": a.original_name, "kind": a.kind} for a in stored],
+                          })
+        _decide(locked, Draft.Status.REGISTERED, actor, timezone.now(), department=campaign.department)
+        if stored:
+            notify(entry=entry, roles=waiting_roles(campaign.state))
+    return campaign, entry

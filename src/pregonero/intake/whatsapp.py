@@ -247,7 +247,9 @@ def acknowledgement_send(draft: Draft, folio: str) -> tuple[bool, SendError | No
     if draft.source != Source.WHATSAPP or not draft.sender_address or not folio:
         return False, None
     now = timezone.now()
-    if not Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(acknowledged_at=now):
+    claimed = Draft.objects.filter(pk=draft.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledgement_failed_at=None, acknowledgement_failure="")
+    if not claimed:
         return True, None
     error = None
     try:

@@ -39,5 +39,11 @@ def whatsapp_acknowledge(draft_id: int, folio: str, attempt: int = 0) -> bool:
         whatsapp_acknowledge.using(run_after=timezone.now() + timedelta(seconds=wait)).enqueue(
             draft_id, folio, attempt + 1)
         log.info("acknowledgement of draft %s will be tried again in %s s", draft_id, int(wait))
+    elif error is not None:  # given up: the draft's page offers to try again
+        from .models import AckFailure
+        from .services import acknowledgement_gave_up
+
+        failure = {SendError.TRANSIENT: AckFailure.WHATSAPP_UNAVAILABLE, SendError.UNKNOWN: AckFailure.WHATSAPP_UNKNOWN}
+        acknowledgement_gave_up(draft_id, failure.get(error.kind, AckFailure.WHATSAPP_REFUSED))
     return accepted
 
