@@ -130,6 +130,8 @@ intake:register                         post    L     403   403   +     403   40
 intake:merge                            post    L     403   403   +     403   403   403   +
 intake:discard                          post    L     403   403   +     403   403   403   +
 intake:restore                          post    L     403   403   +     403   403   403   +
+intake:follow_up                        post    L     403   403   +     403   403   403   +
+intake:acknowledge_again                post    L     403   403   +     403   403   403   +
 intake:attachment                       get     L     403   403   200   200   403   403   200
 intake:original                         get     L     403   403   200   200   403   403   200
 # --- accounts

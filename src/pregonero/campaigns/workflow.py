@@ -108,6 +108,9 @@ def waiting_roles(state: str) -> frozenset[Role]:
 OTHER_ACTIONS = {
     "campaign.create": _("Registró la solicitud"),
     "intake.register": _("La registró desde lo recibido por correo o WhatsApp"),
+    "intake.follow_up": _("Agregó un mensaje de seguimiento recibido por correo o WhatsApp"),
+    "intake.remember_sender": _("Recordó al remitente como contacto de la dirección"),
+    "intake.acknowledge_again": _("Pidió enviar el acuse de nuevo"),
     "proof.save": _("Guardó la prueba"),
     "guestlist.change": _("Cambió la lista de invitados"),
     "guestlist.confirm": _("Confirmó la lista de invitados"),

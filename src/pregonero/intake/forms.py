@@ -36,14 +36,10 @@ def initial_from(draft: Draft, messages) -> dict:
     }
 
 
-class DraftRegisterForm(IntakeForm):
-    """The oficio registration form, prefilled from what arrived. The channel is the draft's own; the files come
-    from the messages (a checkbox and a kind for each) besides any uploaded here."""
+class CarriedFilesMixin:
+    """A checkbox and a kind for each file of the draft's messages (`attachment_rows`)."""
 
-    def __init__(self, *args, draft: Draft, messages, attachments, **kwargs):
-        kwargs.setdefault("initial", initial_from(draft, messages))
-        super().__init__(*args, **kwargs)
-        del self.fields["received_via"], self.fields["scan"]
+    def add_attachment_fields(self, attachments):
         self.attachment_rows = []
         for attachment in attachments:
             guess = guessed_kind(attachment)
@@ -55,17 +51,39 @@ class DraftRegisterForm(IntakeForm):
                                                   initial=guess or AttachmentKind.SCAN, required=False)
             self.attachment_rows.append((attachment, self[carry], self[kind]))
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean_attachment_rows(self, cleaned):
         for attachment, carry, kind in self.attachment_rows:
             if cleaned.get(carry.name) and not cleaned.get(kind.name) and kind.name not in self.errors:
                 self.add_error(None, _("Diga qué es «%(name)s» (oficio, invitación o lista) o no lo pase.")
                                % {"name": attachment.original_name})
-        return cleaned
 
     def attachment_choices(self) -> list[tuple[int, str]]:
         return [(attachment.pk, self.cleaned_data[kind.name])
                 for attachment, carry, kind in self.attachment_rows if self.cleaned_data.get(carry.name)]
+
+
+class DraftRegisterForm(CarriedFilesMixin, IntakeForm):
+    """The oficio registration form, prefilled from what arrived. The channel is the draft's own; the files come
+    from the messages (a checkbox and a kind for each) besides any uploaded here. ``sender``
+    (services.SenderStatus) offers to remember the sender for the chosen department."""
+
+    def __init__(self, *args, draft: Draft, messages, attachments, sender=None, **kwargs):
+        kwargs.setdefault("initial", initial_from(draft, messages))
+        super().__init__(*args, **kwargs)
+        del self.fields["received_via"], self.fields["scan"]
+        self.add_attachment_fields(attachments)
+        self.sender = sender
+        # Kept when the page offered it but the sender became known meanwhile: the service then says so.
+        if sender is not None and (sender.offer or (self.is_bound and "remember_sender" in self.data)):
+            self.fields["remember_sender"] = forms.BooleanField(
+                label=_("Recordar este remitente (%(address)s) para la dirección elegida")
+                % {"address": draft.sender_address}, required=False,
+                help_text=_("Sus próximos mensajes llegarán a nombre de esa dirección."))
+
+    def clean(self):
+        cleaned = super().clean()
+        self.clean_attachment_rows(cleaned)
+        return cleaned
 
     def campaign_fields(self) -> dict:
         fields = CampaignFieldsForm.campaign_fields(self)
@@ -100,3 +118,16 @@ class DiscardForm(forms.Form):
         label=_("Motivo del descarte (obligatorio)"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": _("Escriba el motivo del descarte: queda en el registro.")},
     )
+
+
+class FollowUpForm(CarriedFilesMixin, forms.Form):
+    """"Agregar a la solicitud RP-…": which files of the draft go to the request it follows up."""
+
+    def __init__(self, *args, attachments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_attachment_fields(attachments)
+
+    def clean(self):
+        cleaned = super().clean()
+        self.clean_attachment_rows(cleaned)
+        return cleaned

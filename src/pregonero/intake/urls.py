@@ -11,6 +11,8 @@ urlpatterns = [
     path("<int:pk>/unir/", views.draft_merge, name="merge"),
     path("<int:pk>/descartar/", views.draft_discard, name="discard"),
     path("<int:pk>/es-solicitud/", views.draft_restore, name="restore"),
+    path("<int:pk>/agregar/", views.draft_follow_up, name="follow_up"),
+    path("<int:pk>/acuse/", views.acknowledgement_again, name="acknowledge_again"),
     path("anexos/<int:pk>/", views.attachment_download, name="attachment"),
     path("mensajes/<int:pk>/original/", views.message_original, name="original"),
 ]

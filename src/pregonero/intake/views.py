@@ -19,7 +19,7 @@ from pregonero.campaigns.views import run_action
 from pregonero.directory.permissions import requiring  # login, then the role check, or 403
 
 from . import services
-from .forms import DiscardForm, DraftRegisterForm, MergeForm
+from .forms import DiscardForm, DraftRegisterForm, FollowUpForm, MergeForm
 from .models import Draft, IncomingAttachment, IncomingMessage
 
 TABS = {
@@ -59,20 +59,25 @@ def draft_list(request):
     })
 
 
-def draft_page(request, draft: Draft, *, form=None, status=200):
+def draft_page(request, draft: Draft, *, form=None, follow_up_form=None, status=200):
     """The draft's page: its messages and files, what happened to it, and the assistant's forms."""
     incoming = list(draft.messages.prefetch_related("attachments"))
     attachments = [a for message in incoming for a in message.attachments.all()]
     can_decide = services.may_decide(request.user)
     context = {
+        "can_acknowledge_again": can_decide and services.may_acknowledge_again(draft),
         "draft": draft, "incoming": incoming, "attachments": attachments, "can_decide": can_decide,
         "history": AuditEntry.objects.filter(Q(data__draft=draft.pk) | Q(data__into=draft.pk),
-                                             action__startswith="intake.").select_related("actor"),
+                                             action__startswith="intake.").select_related("actor", "campaign"),
         "outcome": draft.campaign or (draft.merged_into.campaign if draft.merged_into_id else None),
         "seen": " ".join(sorted(services.draft_contents(draft))),
     }
     if can_decide and draft.status == Draft.Status.OPEN:
-        context["form"] = form or DraftRegisterForm(draft=draft, messages=incoming, attachments=attachments)
+        context["form"] = form or DraftRegisterForm(draft=draft, messages=incoming, attachments=attachments,
+                                                    sender=services.sender_status(draft))
+        if draft.follows_up_id:
+            context["follow_up_refusal"] = services.follow_up_refusal(draft)
+            context["follow_up_form"] = follow_up_form or FollowUpForm(attachments=attachments)
         merge_form = MergeForm(draft=draft)
         context["merge_form"] = merge_form if merge_form.fields["drafts"].queryset.exists() else None
     if can_decide and draft.status in (Draft.Status.OPEN, Draft.Status.ASIDE):
@@ -97,7 +102,8 @@ def draft_register(request, pk):
     draft = draft_for_page(pk)
     incoming = list(draft.messages.prefetch_related("attachments"))
     attachments = [a for message in incoming for a in message.attachments.all()]
-    form = DraftRegisterForm(request.POST, request.FILES, draft=draft, messages=incoming, attachments=attachments)
+    form = DraftRegisterForm(request.POST, request.FILES, draft=draft, messages=incoming, attachments=attachments,
+                             sender=services.sender_status(draft))
     if not form.is_valid():
         if draft.status != Draft.Status.OPEN:  # decided meanwhile: say so rather than show stale errors
             messages.error(request, services.conflict_message(draft))
@@ -110,6 +116,7 @@ def draft_register(request, pk):
             attachment_choices=form.attachment_choices(), uploads=form.new_attachments(),
             submission_key=form.cleaned_data["submission_key"], turn=turn,
             seen=request.POST.get("seen", "").split(),
+            remember_sender=bool(form.cleaned_data.get("remember_sender")),
         )
     except services.DraftConflict as conflict:
         messages.error(request, conflict.message)
@@ -170,6 +177,50 @@ def draft_restore(request, pk):
     draft = draft_for_page(pk)
     if run_action(request, draft, lambda: services.draft_restore(draft=draft, actor=request.user)):
         messages.success(request, _("Listo: la solicitud volvió a «Por registrar»."))
+    return redirect("intake:draft", pk=draft.pk)
+
+
+@intake_decider_required
+@require_POST
+def draft_follow_up(request, pk):
+    """"Agregar a la solicitud RP-…": the draft completes the request it follows up instead of starting one."""
+    draft = draft_for_page(pk)
+    incoming = list(draft.messages.prefetch_related("attachments"))
+    attachments = [a for message in incoming for a in message.attachments.all()]
+    form = FollowUpForm(request.POST, attachments=attachments)
+    if draft.status != Draft.Status.OPEN or not draft.follows_up_id:
+        messages.error(request, services.conflict_message(draft) if draft.status != Draft.Status.OPEN
+                       else services.follow_up_refusal(draft))
+        return redirect("intake:draft", pk=draft.pk)
+    if not form.is_valid():
+        return draft_page(request, draft, follow_up_form=form)
+    try:
+        campaign, entry = services.draft_follow_up(draft=draft, actor=request.user,
+                                                   attachment_choices=form.attachment_choices(),
+                                                   seen=request.POST.get("seen", "").split())
+    except services.DraftConflict as conflict:
+        messages.error(request, conflict.message)
+        return redirect("intake:draft", pk=draft.pk)
+    except ValidationError as error:
+        for message in error.messages:
+            form.add_error(None, message)
+        return draft_page(request, draft, follow_up_form=form)
+    added = len(entry.data["attachments"])
+    messages.success(request, ngettext(
+        "Se agregó a la solicitud %(folio)s, con %(n)d archivo; el texto quedó en su historial.",
+        "Se agregó a la solicitud %(folio)s, con %(n)d archivos; el texto quedó en su historial.", added,
+    ) % {"folio": campaign.folio, "n": added})
+    return redirect("campaigns:detail", folio=campaign.folio)
+
+
+@intake_decider_required
+@require_POST
+def acknowledgement_again(request, pk):
+    """"Enviar el acuse de nuevo" after the acknowledgement was given up: one new attempt, however many clicks."""
+    draft = draft_for_page(pk)
+    if run_action(request, draft, lambda: services.acknowledgement_again(draft=draft, actor=request.user)):
+        messages.success(request, _("El acuse se enviará de nuevo por %(channel)s.") % {
+            "channel": draft.get_source_display()})
     return redirect("intake:draft", pk=draft.pk)
 
 
