@@ -21,6 +21,7 @@ from pregonero.directory.permissions import requiring  # login, then the role ch
 from . import services
 from .forms import DiscardForm, DraftRegisterForm, FollowUpForm, MergeForm
 from .models import Draft, IncomingAttachment, IncomingMessage
+from .selectors import with_first_text
 
 TABS = {
     "": (Draft.Status.OPEN,),
@@ -43,7 +44,7 @@ intake_decider_required = requiring(
 def draft_list(request):
     tab = request.GET.get("ver", "")
     tab = tab if tab in TABS else ""
-    drafts = (Draft.objects.filter(status__in=TABS[tab])
+    drafts = (with_first_text(Draft.objects.filter(status__in=TABS[tab]))
               .select_related("department", "campaign", "merged_into__campaign", "decided_by", "follows_up")
               .annotate(message_count=Count("messages", distinct=True),
                         attachment_count=Count("messages__attachments", distinct=True))
