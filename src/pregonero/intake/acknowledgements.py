@@ -19,13 +19,13 @@ from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from pregonero.campaigns.models import Campaign
+from pregonero.taskqueue import enqueue_with
 
 from .models import AckFailure, Draft, IncomingMessage, Source, plain_subject
 from .services import acknowledgement_gave_up, registered_campaign
@@ -36,31 +36,18 @@ log = logging.getLogger(__name__)
 EMAIL_ATTEMPTS = 5  # 1, 4, 16 and 64 minutes after the first
 
 
-def on_commit_or_now(enqueue) -> None:
-    """With the database task backend the task row commits with the caller's transaction; a backend that runs
-    tasks at once (tests) runs it after the commit instead, never inside the transaction."""
-    if acknowledge_registration.get_backend().supports_defer:
-        enqueue()
-    else:
-        transaction.on_commit(enqueue)
-
-
 def acknowledgement_retry_enqueue(draft: Draft, folio: str) -> None:
     """"Enviar el acuse de nuevo": the same retrying task as the first time, for this draft's sender only."""
     if draft.source == Source.WHATSAPP:
-        on_commit_or_now(lambda: whatsapp_acknowledge.enqueue(draft.pk, folio))
+        enqueue_with(whatsapp_acknowledge, draft.pk, folio)
     else:
-        on_commit_or_now(lambda: email_acknowledge.enqueue(draft.pk))
+        enqueue_with(email_acknowledge, draft.pk)
 
 
 def acknowledgement_enqueue(draft_id: int) -> None:
-    """Called inside the registration's transaction. With the database task backend the task row commits with
-    the registration, so no request is ever registered with its acknowledgement forgotten; a backend that runs
-    tasks at once (tests) runs it after the commit instead, never inside the transaction."""
-    if acknowledge_registration.get_backend().supports_defer:
-        acknowledge_registration.enqueue(draft_id)
-    else:
-        transaction.on_commit(lambda: acknowledge_registration.enqueue(draft_id))
+    """Called inside the registration's transaction: the task commits with the registration, so no request is
+    ever registered with its acknowledgement forgotten (``pregonero.taskqueue.enqueue_with``)."""
+    enqueue_with(acknowledge_registration, draft_id)
 
 
 @task()

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, clean_filename, extension_of
 from pregonero.rsvp.confirmations import whatsapp_ids
 from pregonero.sending.channels.base import SendError, mask_phone
+from pregonero.taskqueue import enqueue_with
 from pregonero.sending.channels.whatsapp import (
     MEDIA_TOO_LARGE, DownloadedMedia, WhatsAppClient, build_template_payload, build_text_payload,
 )
@@ -72,7 +73,11 @@ def intake_inbound(message: dict, sender_name: str = "") -> bool:
         incoming, media = incoming_from(message, number, str(sender_name or ""))
     stored, created = record_incoming(incoming)
     if created and media:
-        media_fetch_enqueue(stored.pk, media)
+        from .whatsapp_tasks import whatsapp_media_fetch
+
+        # The download task commits with the message (never stored with its download forgotten), and runs outside
+        # the webhook's transaction.
+        enqueue_with(whatsapp_media_fetch, stored.pk, media)
     log.info("WhatsApp %s from department contact %s stored on draft %s", kind, mask_phone(number), stored.draft_id)
     return not incoming.aside_reason  # a stop word goes on to the opt-out as well
 
@@ -136,18 +141,6 @@ def guess_kind(name: str, mime_type: str) -> str:
 
 
 # --- Files ------------------------------------------------------------------------------------------------------
-
-
-def media_fetch_enqueue(message_id: int, media: dict) -> None:
-    """With the database task backend the task row commits with the message, so no message is ever stored with
-    its download forgotten. A backend that runs tasks at once (tests) runs it after the commit instead, so the
-    download never happens inside the webhook's transaction."""
-    from .whatsapp_tasks import whatsapp_media_fetch
-
-    if whatsapp_media_fetch.get_backend().supports_defer:
-        whatsapp_media_fetch.enqueue(message_id, media)
-    else:
-        transaction.on_commit(lambda: whatsapp_media_fetch.enqueue(message_id, media))
 
 
 def media_fetch(message_id: int, media: dict, attempt: int = 0) -> str:
