@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from pregonero.campaigns.admin import ReadOnlyAdmin
 from pregonero.directory.normalize import normalize_phone
 
 from .models import Draft, IncomingAttachment, IncomingMessage, KnownSender, MailboxCursor, Source
@@ -41,19 +42,6 @@ class KnownSenderAdmin(admin.ModelAdmin):
     list_display = ["department", "source", "address", "name"]
     list_filter = ["source", "department"]
     search_fields = ["address", "name", "department__name"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For IT to look: what arrived moves only through the assistant's inbox (Recibidas)."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Draft)
