@@ -8,7 +8,6 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
