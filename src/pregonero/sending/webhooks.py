@@ -66,15 +66,11 @@ _last_wake = 0.0
 
 
 def wake_interval() -> float:
-    """0 with the immediate task backend (tests, a site without a worker): there every POST runs the task."""
-    from django.tasks import task_backends
-    from django.tasks.backends.immediate import ImmediateBackend
-
+    """0 with a backend that runs tasks at once (the tests' immediate backend, as in pregonero.taskqueue): there
+    every POST runs the task."""
     from .tasks import apply_webhook
 
-    if isinstance(task_backends[apply_webhook.backend], ImmediateBackend):
-        return 0.0
-    return settings.WEBHOOK_WAKE_SECONDS
+    return settings.WEBHOOK_WAKE_SECONDS if apply_webhook.get_backend().supports_defer else 0.0
 
 
 def applier_wake(event_id: int) -> None:
