@@ -25,6 +25,7 @@ from pregonero.campaigns.models import Campaign, State
 from pregonero.campaigns.notifications import notify
 from pregonero.campaigns.services import audit_log
 from pregonero.health import HEARTBEAT_SECONDS, worker_heartbeat
+from pregonero.rawrows import Columns
 
 from . import media, ratelimit
 from .channels.base import Channel, SendError, SendResult
@@ -66,7 +67,8 @@ def release_stale(now) -> None:
 
 
 def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Message]:
-    """Leases up to ``limit`` due messages to this worker (SKIP LOCKED on PostgreSQL; SQLite has one worker)."""
+    """Leases up to ``limit`` due messages to this worker (SKIP LOCKED on PostgreSQL; SQLite has one worker), in
+    the order they fell due."""
     now = timezone.now()
     with transaction.atomic():
         release_stale(now)
@@ -78,11 +80,25 @@ def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120) -> list[Me
                .order_by("next_attempt_at", "pk"))
         if in_quiet_hours(now):
             due = due.filter(campaign__send_control__ignore_quiet_hours=True)
-        ids = list(due.values_list("pk", flat=True)[:limit])
-        Message.objects.filter(pk__in=ids).update(
-            state=Message.State.SENDING, lease_owner=worker_id,
-            lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-    return list(Message.objects.filter(pk__in=ids).order_by("pk"))
+        return lease(due.values_list("pk", flat=True)[:limit], worker_id, now, lease_seconds)
+
+
+def lease(due, worker_id: str, now, lease_seconds: int) -> list[Message]:
+    """Marks the messages ``due`` selects as in flight with this worker's lease and returns them, in one
+    statement (UPDATE … WHERE id IN (the locking SELECT) RETURNING …). Selecting the ids, updating them and
+    reading the rows back took three: on PostgreSQL the second and third cost more than the claim itself
+    (bench/send_throughput.py)."""
+    columns = Columns.of(Message, connection)
+    select, params = due.query.sql_with_params()
+    adapt, quote = connection.ops.adapt_datetimefield_value, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Only names from the model's metadata; the selection is the ORM's own statement with its parameters.
+        cursor.execute(
+            f"UPDATE {quote(Message._meta.db_table)} SET state = %s, lease_owner = %s, lease_expires_at = %s, "  # nosec B608
+            f"updated_at = %s WHERE id IN ({select}) RETURNING {columns.sql}",
+            [Message.State.SENDING, worker_id, adapt(now + timedelta(seconds=lease_seconds)), adapt(now), *params])
+        rows = cursor.fetchall()
+    return sorted((columns.instance(row, connection) for row in rows), key=lambda m: (m.next_attempt_at, m.pk))
 
 
 # --------------------------------------------------------------------------- send
@@ -265,23 +281,31 @@ def record(outcomes: list[Outcome]) -> None:
 def record_accepted(outcomes: list[Outcome], now) -> None:
     """The accepted messages of a batch (nearly all of it) as ``changes_for`` writes them, in one statement: one
     ORM update per row cost more than sending the message, and on PostgreSQL even a pipelined executemany spent
-    25 ms a batch planning 200 statements (bench/send_throughput.py)."""
+    25 ms a batch planning 200 statements (bench/send_throughput.py). On PostgreSQL the ids and provider ids
+    travel as two arrays; elsewhere as a CASE of one placeholder pair per message."""
     if not outcomes:
         return
-    table, when = Message._meta.db_table, connection.ops.adapt_datetimefield_value(now)
+    table, when = connection.ops.quote_name(Message._meta.db_table), connection.ops.adapt_datetimefield_value(now)
     ids = [outcome.message.pk for outcome in outcomes]
-    in_batch = f"id IN ({', '.join(['%s'] * len(ids))})"
-    provider_ids = f"CASE id {' '.join(['WHEN %s THEN %s'] * len(ids))} END"
-    pairs = [value for outcome in outcomes for value in (outcome.message.pk, outcome.result.provider_id)]
+    provider_ids = [outcome.result.provider_id for outcome in outcomes]
+    if connection.vendor == "postgresql":
+        batch = "FROM unnest(%s::bigint[], %s::text[]) AS batch (id, provider_id) WHERE m.id = batch.id"
+        batch_params = [ids, provider_ids]
+    else:
+        cases = " ".join(["WHEN %s THEN %s"] * len(ids))
+        batch = f"FROM (SELECT id, CASE id {cases} END AS provider_id FROM {table} WHERE id IN " \
+                f"({', '.join(['%s'] * len(ids))})) AS batch WHERE m.id = batch.id"
+        batch_params = [*(value for pair in zip(ids, provider_ids, strict=True) for value in pair), *ids]
     with connection.cursor() as cursor:
+        # Only the table's name from the model's metadata; every value is a parameter.
         cursor.execute(
-            f"UPDATE {table} SET state = %s, provider_id = {provider_ids}, sent_at = %s, updated_at = %s, "  # nosec B608
-            "outcome_unknown = %s, attempts = attempts + 1, error_code = '', error_reason = '', lease_owner = '', "
-            f"lease_expires_at = NULL WHERE {in_batch} AND state = %s",
-            [Message.State.SENT, *pairs, when, when, False, *ids, Message.State.SENDING])
+            f"UPDATE {table} AS m SET state = %s, provider_id = batch.provider_id, sent_at = %s, "  # nosec B608
+            "updated_at = %s, outcome_unknown = %s, attempts = m.attempts + 1, error_code = '', error_reason = '', "
+            f"lease_owner = '', lease_expires_at = NULL {batch} AND m.state = %s",
+            [Message.State.SENT, when, when, False, *batch_params, Message.State.SENDING])
         if cursor.rowcount < len(ids):  # a status webhook came first: keep its state, add the provider id
-            cursor.execute(f"UPDATE {table} SET provider_id = {provider_ids} "  # nosec B608
-                           f"WHERE {in_batch} AND provider_id = ''", [*pairs, *ids])
+            cursor.execute(f"UPDATE {table} AS m SET provider_id = batch.provider_id {batch} "  # nosec B608
+                           "AND m.provider_id = ''", batch_params)
 
 
 def campaign_pause(*, campaign_id: int, reason: str) -> bool:
