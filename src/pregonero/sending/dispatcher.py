@@ -292,9 +292,9 @@ def record_accepted(outcomes: list[Outcome], now) -> None:
         batch = "FROM unnest(%s::bigint[], %s::text[]) AS batch (id, provider_id) WHERE m.id = batch.id"
         batch_params = [ids, provider_ids]
     else:
-        cases = " ".join(["WHEN %s THEN %s"] * len(ids))
-        batch = f"FROM (SELECT id, CASE id {cases} END AS provider_id FROM {table} WHERE id IN " \
-                f"({', '.join(['%s'] * len(ids))})) AS batch WHERE m.id = batch.id"
+        cases, in_batch = " ".join(["WHEN %s THEN %s"] * len(ids)), ", ".join(["%s"] * len(ids))
+        batch = (f"FROM (SELECT id, CASE id {cases} END AS provider_id FROM {table} "  # nosec B608
+                 f"WHERE id IN ({in_batch})) AS batch WHERE m.id = batch.id")
         batch_params = [*(value for pair in zip(ids, provider_ids, strict=True) for value in pair), *ids]
     with connection.cursor() as cursor:
         # Only the table's name from the model's metadata; every value is a parameter.
