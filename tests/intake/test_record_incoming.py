@@ -78,3 +78,35 @@ def test_the_same_message_stored_at_once_by_two_workers_is_stored_once_with_one_
     message = IncomingMessage.objects.get()
     assert Draft.objects.count() == 1
     assert files_on_disk(tmp_path) == {message.raw.name, *(a.file.name for a in message.attachments.all())}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_whatsapp_messages_of_one_sender_at_once_make_one_draft():
+    """A department writes its request as a text and a photo a second apart; two workers apply the two webhooks
+    at the same moment. Both messages land on one draft, not on two drafts the assistant would have to merge."""
+    barrier = threading.Barrier(2)
+
+    def slow_commit(sender, instance, created, **kwargs):  # widens the window between the lookup and the commit
+        if created:
+            threading.Event().wait(0.3)
+
+    def store(n):
+        try:
+            barrier.wait(timeout=10)
+            message, _created = record_incoming(Incoming(
+                source="whatsapp", external_id=f"wamid.simultaneo-{n}", sender_address="5219981112233",
+                sender_name="Cultura", body=f"Parte {n} de la solicitud",
+            ))
+            return message.draft_id
+        finally:
+            connection.close()
+
+    post_save.connect(slow_commit, sender=Draft)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            drafts = list(pool.map(store, range(2)))
+    finally:
+        post_save.disconnect(slow_commit, sender=Draft)
+
+    assert drafts[0] == drafts[1] and Draft.objects.count() == 1
+    assert IncomingMessage.objects.filter(draft_id=drafts[0]).count() == 2

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _, ngettext
 
@@ -178,6 +178,7 @@ def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
     address = normalized_address(incoming.source, incoming.sender_address)
     try:
         with files_removed_on_failure() as save_file, transaction.atomic():
+            one_sender_at_a_time(incoming.source, address)
             draft = _draft_for(incoming, address, match_department(incoming.source, address))
             message = IncomingMessage(
                 draft=draft, source=incoming.source, external_id=external_id,
@@ -200,6 +201,21 @@ def record_incoming(incoming: Incoming) -> tuple[IncomingMessage, bool]:
             raise
         return existing, False
     return message, True
+
+
+# The key space of the sender locks below (PostgreSQL advisory locks with two keys: this one and the address's
+# hash; the webhook events' single-key locks live in a space of their own).
+SENDER_LOCK_SPACE = 0x5052  # "PR"
+
+
+def one_sender_at_a_time(source: str, address: str) -> None:
+    """Holds, until the transaction ends, the lock of one sender's messages: a department that sends its request
+    as a text and a photo a second apart has two webhooks applied at the same moment by two workers, and without
+    it both would find no open draft and start one each. SQLite needs none: its transactions begin IMMEDIATE,
+    one writer at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [SENDER_LOCK_SPACE, f"{source}:{address}"])
 
 
 @contextmanager

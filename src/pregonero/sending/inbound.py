@@ -96,8 +96,8 @@ def apply_stored(event_id: int) -> bool:
 @contextmanager
 def claimed(event_id: int):
     """True while this connection alone applies the event: on PostgreSQL a session advisory lock (the event id is
-    the key; nothing else in Pregonero takes advisory locks), which goes with the connection if the worker dies.
-    SQLite has one writer at a time and one worker."""
+    the key, in the single-key space no other lock of Pregonero uses), which goes with the connection if the worker
+    dies. SQLite has one writer at a time and one worker."""
     if connection.vendor != "postgresql":
         yield True
         return
