@@ -126,12 +126,15 @@ def call(server, method, path, body=None, token=TOKEN, timeout=5.0):
 
 
 def invitation(to=ANA, params=5, opaque="msg:1", name="invitacion_evento", lang="es_MX", sub_type="quick_reply",
-               image=None):
+               image=None, page="tok"):
     components = [
         {"type": "header", "parameters": [{"type": "image", "image": image or {"link": "https://x.test/b.jpg"}}]},
         {"type": "body", "parameters": [{"type": "text", "text": f"v{i}"} for i in range(params)]},
     ] + [{"type": "button", "sub_type": sub_type, "index": str(i), "parameters": [{"type": "payload",
           "payload": f"rsvp:tok:{answer}"}]} for i, answer in enumerate(("yes", "no"))]
+    if page is not None:  # the personal page's URL button: the seeded template's address ends in {{1}}
+        components.append({"type": "button", "sub_type": "url", "index": "2",
+                           "parameters": [{"type": "text", "text": page}]})
     return {"messaging_product": "whatsapp", "to": to, "type": "template", "biz_opaque_callback_data": opaque,
             "template": {"name": name, "language": {"code": lang}, "components": components}}
 
@@ -158,6 +161,7 @@ def test_template_send_accepted_logged_and_listed(start, receiver):
     send(server, invitation(opaque="msg:1"))  # a double send of the same invitation
     assert server.duplicates() == {"msg:1": 2} and server.count_by_recipient() == {ANA_WA: 2}
     assert server.log[0].biz_opaque_callback_data == "msg:1" and server.log[0].wamid == message["id"]
+    assert [b.get("url") for b in server.log[0].quick_replies] == [None, None, "https://invitaciones.example/i/tok"]
     status, listed = call(server, "GET", f"/_emulator/messages?to={ANA}")
     assert listed["count_by_recipient"] == {ANA_WA: 2}
     time.sleep(0.1)
@@ -180,6 +184,8 @@ def test_bad_and_expired_tokens_give_401_with_code_190(start):
     (invitation(name="agradecimiento_evento"), 132001),  # PENDING is not sendable
     (invitation(params=4), 132000),
     (invitation(params=6), 132000),
+    (invitation(page=None), 131008),  # the personal page's button ends in {{1}}: its suffix is required
+    (invitation(page=" "), 132012),
     ({**invitation(), "messaging_product": "sms"}, 100),
     ({"messaging_product": "whatsapp", "to": ANA, "type": "template"}, 100),
     (b"{not json", 100),

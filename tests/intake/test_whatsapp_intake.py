@@ -134,7 +134,8 @@ def invite(server, campaign, mobile) -> tuple[Invitation, str]:
         to_e164=mobile, template_name="invitacion_evento", language="es_MX", callback_data="inv-1",
         body_params=["Itzel May", "Festival de Jazz", "sábado 12 de diciembre", "19:00", "Malecón Tajamar"],
         header_image_link="https://x.test/b.jpg",
-        quick_reply_payloads=[rsvp_quick_reply_payload(invitation.token, answer) for answer in ("yes", "no")])
+        quick_reply_payloads=[rsvp_quick_reply_payload(invitation.token, answer) for answer in ("yes", "no")],
+        url_suffix=(2, invitation.token))
     config = WhatsAppConfig(base_url=server.base_url, token=TOKEN, phone_number_id=PHONE_ID, waba_id=WABA_ID)
 
     async def send():

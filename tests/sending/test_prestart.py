@@ -60,8 +60,11 @@ def test_social_media_receives_the_real_invitation_on_whatsapp_and_email(client,
     assert template["name"] == "invitacion_evento"
     body = next(c for c in template["components"] if c["type"] == "body")["parameters"]
     assert [p["text"] for p in body][0::4] == ["Redes", "Parque de las Palapas"]
-    buttons = [c["parameters"][0]["payload"] for c in template["components"] if c["type"] == "button"]
-    assert all(b.startswith("rsvp:prueba-") for b in buttons) and len(buttons) == 2
+    answers = [c["parameters"][0]["payload"] for c in template["components"] if c.get("sub_type") == "quick_reply"]
+    assert all(b.startswith("rsvp:prueba-") for b in answers) and len(answers) == 2
+    # "Ver invitación" opens the test page too, as the test e-mail's link does
+    [page_button] = [c["parameters"][0]["text"] for c in template["components"] if c.get("sub_type") == "url"]
+    assert "Invitación de prueba" in client.get(f"/i/{page_button}").content.decode()
     [mail] = inbox.to(people.social_media.email)
     assert mail["Subject"] == "Invitación: Noche de Cultura en el Parque de las Palapas"
     text = mail.get_body(("plain",)).get_content()

@@ -44,8 +44,14 @@ def test_send_start_writes_one_message_per_reachable_channel(ready_campaign, peo
     assert payload["template"]["language"]["code"] == "es_MX"
     body = next(c for c in payload["template"]["components"] if c["type"] == "body")["parameters"]
     assert body[0]["text"] == "Lic. Invitado 0" and body[4]["text"] == "Parque de las Palapas"
-    buttons = [c["parameters"][0]["payload"] for c in payload["template"]["components"] if c["type"] == "button"]
-    assert buttons == [f"rsvp:{whatsapp.invitation.token}:yes", f"rsvp:{whatsapp.invitation.token}:no"]
+    buttons = [(c["sub_type"], c["index"], c["parameters"][0]) for c in payload["template"]["components"]
+               if c["type"] == "button"]
+    token = whatsapp.invitation.token
+    assert buttons == [("quick_reply", "0", {"type": "payload", "payload": f"rsvp:{token}:yes"}),
+                       ("quick_reply", "1", {"type": "payload", "payload": f"rsvp:{token}:no"}),
+                       # "Ver invitación": the guest's page, with the event's details, the privacy notice and the
+                       # opt-out; the approved template holds the address, the message only the token
+                       ("url", "2", {"type": "text", "text": token})]
     mail = messages.filter(channel="email", address="correo0@example.com").select_related("invitation").get()
     assert mail.payload["subject"] == "Invitación: Noche de Cultura en el Parque de las Palapas"
     assert mail.payload["text"].startswith("Ing. Correo 0:")

@@ -188,3 +188,43 @@ def test_the_sync_button_needs_the_csrf_token(emulator, people, make_campaign):
 
     assert client.post(reverse("campaigns:proof_templates_sync", args=[campaign.folio])).status_code == 403
     assert not WhatsAppTemplate.objects.exists()
+
+
+SIMPLE = {  # an account template laid out otherwise: the programme's fixed link before the guest's page
+    "name": "invitacion_programa", "language": "es_MX", "status": "APPROVED", "category": "MARKETING",
+    "components": [
+        {"type": "HEADER", "format": "IMAGE"},
+        {"type": "BODY", "text": "{{1}}: le invitamos a {{2}} el {{3}} a las {{4}} en {{5}}."},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "QUICK_REPLY", "text": "Confirmo asistencia"}, {"type": "QUICK_REPLY", "text": "No podré"},
+            {"type": "URL", "text": "Programa", "url": "https://cultura.example/programa"},
+            {"type": "URL", "text": "Ver invitación", "url": "https://invitaciones.example/i/{{1}}"}]},
+    ],
+}
+
+
+def test_the_personal_page_button_is_sent_where_the_synced_template_has_it(emulator, people, make_campaign):
+    """Each message sends its guest's token to the template's "Ver invitación" button, found in the synced
+    template (a template without one gets none); the emulator refuses a message that leaves it out (131008)."""
+    from test_rounds import send_all
+    from test_send_start import build_ready
+
+    from pregonero.sending.models import Message
+    from pregonero.sending.services import send_start
+    from pregonero.sending.templates_sync import page_button_index
+
+    emulator.call(lambda: emulator.state.templates.add(SIMPLE, template_id="1689556908129901"))
+    templates_sync()
+    assert [page_button_index(name, "es_MX") for name in (
+        "invitacion_evento", "recordatorio_evento", "invitacion_programa", "cancelacion_evento", "no_existe")] == [
+        2, 2, 3, None, None]
+
+    campaign = build_ready(people, make_campaign, whatsapp=3, email_only=0, both=0, opted_out_whatsapp=0)
+    Proof.objects.filter(campaign=campaign).update(whatsapp_template="invitacion_programa")
+    send_start(campaign=campaign, actor=people.social_media)
+    send_all(campaign)
+
+    sent = Message.objects.filter(campaign=campaign, channel="whatsapp").select_related("invitation")
+    assert sorted(sent.values_list("state", flat=True)) == ["sent"] * 3
+    logged = {m.biz_opaque_callback_data: m.quick_replies[3]["url"] for m in emulator.messages()}
+    assert logged == {str(m.public_id): f"https://invitaciones.example/i/{m.invitation.token}" for m in sent}

@@ -217,14 +217,15 @@ def send_error(config, payload) -> SendError:
 
 
 def invitation(to=ANA, token="Xy7kQ9", callback_data="message:1", **fields):
-    """The seeded ``invitacion_evento``: image header, five body parameters, two RSVP quick replies."""
+    """The seeded ``invitacion_evento``: image header, five body parameters, two RSVP quick replies and the
+    personal page's URL button."""
     return build_template_payload(**{
         "to_e164": to, "template_name": "invitacion_evento", "language": "es_MX", "callback_data": callback_data,
         "header_image_link": "https://pregonero.example/media/banner.jpg",
         "body_params": ["Lic. María Fernanda López", "Informe de Gobierno", "sábado 12 de diciembre de 2026",
                         "19:00", "Parque de las Palapas"],
         "quick_reply_payloads": [rsvp_quick_reply_payload(token, "yes"), rsvp_quick_reply_payload(token, "no")],
-        **fields})
+        "url_suffix": (2, token), **fields})
 
 
 def test_template_send_is_accepted_with_a_wamid_and_taps_come_back_as_our_payload(emulator):

@@ -29,7 +29,9 @@ from .channels.base import Channel, SendError, mask_phone
 from .channels.email import EmailChannel
 from .channels.whatsapp import WhatsAppClient
 from .models import Message, SendControl
-from .services import SendRefused, approved_proof, check_startable, email_payload, send_start, whatsapp_payload
+from .services import (
+    SendRefused, approved_proof, check_startable, email_payload, proof_page_button, send_start, whatsapp_payload,
+)
 
 TEST_TOKEN_PREFIX = "prueba-"
 SCHEDULE_MAX_AHEAD = timedelta(days=90)
@@ -75,7 +77,8 @@ def whatsapp_to_self(*, campaign, proof, invitation) -> str:
     except ImproperlyConfigured:
         return _("WhatsApp no está configurado en el servidor.")
     try:
-        payload = whatsapp_payload(campaign=campaign, proof=proof, invitation=invitation, public_id=uuid.uuid4())
+        payload = whatsapp_payload(campaign=campaign, proof=proof, invitation=invitation, public_id=uuid.uuid4(),
+                                   page_button=proof_page_button(proof))
     except ValueError:  # an empty template parameter (a missing event date or venue): the real send would fail too
         return _("Faltan datos del evento (fecha, hora o lugar) para llenar la plantilla de WhatsApp.")
     return deliver(channel, payload)

@@ -32,6 +32,7 @@ from .models import Message, Reminder, WhatsAppTemplate
 from .prestart import local, social_media_only
 from .rounds import EMAIL, NEVER_OPTED_OUT, REACHABLE, WENT_OUT, WHATSAPP, next_round
 from .services import TEMPLATE_LANGUAGE, SendRefused, rsvp_link
+from .templates_sync import page_button_index
 
 REMINDER_TEMPLATE = "recordatorio_evento"
 SEND_AT = time(10, 0)  # a planned reminder leaves at 10:00 (local time) of its day, never in the middle of the night
@@ -63,16 +64,18 @@ def spoken(moment: datetime) -> str:
         return formats.date_format(timezone.localtime(moment), "l j \\d\\e F \\a \\l\\a\\s H:i").lower()
 
 
-def reminder_payload(*, message: Message, invitation: Invitation, campaign: Campaign) -> dict:
-    """WhatsApp: the approved template with the invitation's parameters and its two answer buttons; e-mail: the
-    same in plain Spanish with the guest's personal link."""
+def reminder_payload(*, message: Message, invitation: Invitation, campaign: Campaign,
+                     page_button: int | None) -> dict:
+    """WhatsApp: the approved template with the invitation's parameters, its two answer buttons and (at
+    ``page_button``) the guest's personal page; e-mail: the same in plain Spanish with the guest's personal link."""
     contact, values = invitation.contact, values_for(campaign, invitation.contact)
     if message.channel == WHATSAPP:
         return build_template_payload(
             to_e164=contact.mobile, template_name=REMINDER_TEMPLATE, language=TEMPLATE_LANGUAGE,
             callback_data=str(message.public_id),
             body_params=[str(contact), values["evento"], values["fecha"], values["hora"], values["lugar"]],
-            quick_reply_payloads=[rsvp_quick_reply_payload(invitation.token, answer) for answer in ("yes", "no")])
+            quick_reply_payloads=[rsvp_quick_reply_payload(invitation.token, answer) for answer in ("yes", "no")],
+            url_suffix=None if page_button is None else (page_button, invitation.token))
     link, deadline = rsvp_link(invitation), campaign.rsvp_deadline
     with translation.override(settings.LANGUAGE_CODE):  # guests hear from the office in Spanish
         event = _("Le recordamos que %(event)s es el %(date)s a las %(time)s horas en %(venue)s.") % {
@@ -88,7 +91,7 @@ def reminder_payload(*, message: Message, invitation: Invitation, campaign: Camp
 
 
 def reminder_rows(*, campaign, chosen, number: int) -> list[Message]:
-    rows = []
+    rows, page_button = [], page_button_index(REMINDER_TEMPLATE, TEMPLATE_LANGUAGE)
     for invitation in reminder_targets(campaign, chosen).select_related("contact").order_by("pk"):
         contact = invitation.contact
         for channel, reached, address in ((WHATSAPP, contact.reachable_by_whatsapp, contact.mobile),
@@ -96,7 +99,8 @@ def reminder_rows(*, campaign, chosen, number: int) -> list[Message]:
             if reached:
                 message = Message(campaign=campaign, invitation=invitation, channel=channel, round=number,
                                   kind=Message.Kind.REMINDER, address=address)
-                message.payload = reminder_payload(message=message, invitation=invitation, campaign=campaign)
+                message.payload = reminder_payload(message=message, invitation=invitation, campaign=campaign,
+                                                   page_button=page_button)
                 rows.append(message)
     return rows
 

@@ -23,7 +23,7 @@ from pregonero.rsvp.models import Invitation
 
 from .channels.whatsapp import build_template_payload
 from .models import Message, SendControl
-from .services import TEMPLATE_LANGUAGE, SendRefused, approved_proof, messages_for
+from .services import TEMPLATE_LANGUAGE, SendRefused, approved_proof, messages_for, proof_page_button
 
 WHATSAPP, EMAIL = Message.Channel.WHATSAPP, Message.Channel.EMAIL
 TARGETS = {
@@ -110,9 +110,10 @@ def resend_rows(*, campaign, proof, target: str, number: int) -> list[Message]:
     else:
         chosen = new_invitations(campaign) if target == "new" else pending_invitations(campaign)
         pairs = [(invitation, Message.Channel.values) for invitation in chosen.select_related("contact").order_by("pk")]
+    page_button = proof_page_button(proof)
     return [message for invitation, wanted in pairs
             for message in messages_for(campaign=campaign, proof=proof, invitation=invitation, round=number,
-                                        channels=wanted)]
+                                        channels=wanted, page_button=page_button)]
 
 
 # --------------------------------------------------------------------------- resend

@@ -21,6 +21,7 @@ from pregonero.rsvp.models import Invitation
 from .channels.whatsapp import build_template_payload, rsvp_quick_reply_payload
 from .media import header_image_url
 from .models import Message, SendControl
+from .templates_sync import page_button_index
 
 TEMPLATE_LANGUAGE = "es_MX"
 FIRST_ROUND = 1
@@ -38,7 +39,9 @@ def approved_proof(campaign: Campaign) -> Proof | None:
     return campaign.proofs.filter(status=Proof.Status.APPROVED).order_by("-version").first()
 
 
-def whatsapp_payload(*, campaign, proof, invitation, public_id) -> dict:
+def whatsapp_payload(*, campaign, proof, invitation, public_id, page_button: int | None) -> dict:
+    """The invitation template for one guest; ``page_button`` is the index of its "Ver invitación" button
+    (``page_button_index``), which gets the guest's token, or None when the template has none."""
     values = values_for(campaign, invitation.contact)
     greeting = " ".join(part for part in (values["tratamiento"], values["nombre"]) if part)
     return build_template_payload(
@@ -49,6 +52,7 @@ def whatsapp_payload(*, campaign, proof, invitation, public_id) -> dict:
         body_params=[greeting, values["evento"], values["fecha"], values["hora"], values["lugar"]],
         header_image_link=header_image_url(campaign),
         quick_reply_payloads=[rsvp_quick_reply_payload(invitation.token, answer) for answer in ("yes", "no")],
+        url_suffix=None if page_button is None else (page_button, invitation.token),
     )
 
 
@@ -71,7 +75,8 @@ def skip_reason(contact) -> str:
     return _("Sin celular ni correo válidos")
 
 
-def messages_for(*, campaign, proof, invitation, round: int = FIRST_ROUND, channels=None) -> list[Message]:
+def messages_for(*, campaign, proof, invitation, page_button: int | None, round: int = FIRST_ROUND,
+                 channels=None) -> list[Message]:
     """One invitation's messages of a round: one per channel that reaches the guest (of ``channels``, when
     given), or, in a full round, one skipped row that says why nobody could be reached."""
     contact = invitation.contact
@@ -80,7 +85,8 @@ def messages_for(*, campaign, proof, invitation, round: int = FIRST_ROUND, chann
     messages = []
     if contact.reachable_by_whatsapp and Message.Channel.WHATSAPP in wanted:
         public_id = uuid.uuid4()
-        payload = whatsapp_payload(campaign=campaign, proof=proof, invitation=invitation, public_id=public_id)
+        payload = whatsapp_payload(campaign=campaign, proof=proof, invitation=invitation, public_id=public_id,
+                                   page_button=page_button)
         messages.append(Message(public_id=public_id, channel=Message.Channel.WHATSAPP, address=contact.mobile,
                                 payload=payload, **common))
     if contact.reachable_by_email and Message.Channel.EMAIL in wanted:
@@ -92,13 +98,17 @@ def messages_for(*, campaign, proof, invitation, round: int = FIRST_ROUND, chann
     return messages
 
 
+def proof_page_button(proof) -> int | None:
+    return page_button_index(proof.whatsapp_template, TEMPLATE_LANGUAGE)
+
+
 def outbox_write(*, campaign, proof) -> int:
     """Writes the missing round-one messages of every invitation; returns how many. A second call writes none."""
     existing = set(Message.objects.filter(campaign=campaign, round=FIRST_ROUND).values_list("invitation_id", "channel"))
     invitations = Invitation.objects.filter(campaign=campaign).select_related("contact").order_by("pk")
-    rows = []
+    rows, page_button = [], proof_page_button(proof)
     for invitation in invitations.iterator(chunk_size=2000):
-        for message in messages_for(campaign=campaign, proof=proof, invitation=invitation):
+        for message in messages_for(campaign=campaign, proof=proof, invitation=invitation, page_button=page_button):
             if (invitation.pk, message.channel) not in existing:
                 rows.append(message)
     created = Message.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)

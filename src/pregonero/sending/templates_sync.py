@@ -102,6 +102,27 @@ def sync_summary(counts: dict) -> str:
              "%(updated)d con cambios y %(removed)d quitadas.") % counts
 
 
+# The office's own templates as it registers them (devtools/emulator/templates.py): the two answers, then
+# "Ver invitación", the guest's personal page. Used until the account's list is first synced.
+OFFICE_PAGE_BUTTONS = {"invitacion_evento": 2, "recordatorio_evento": 2}
+
+
+def page_button_index(name: str, language: str) -> int | None:
+    """The index of the template's button that opens the guest's personal page (a URL button whose approved
+    address ends in ``{{1}}``: each message sends its invitation token there), or None when it has none. The
+    page holds what a template cannot: the event's details, the privacy notice and the opt-out."""
+    template = WhatsAppTemplate.objects.filter(name=name, language=language).first()
+    if template is None:
+        return None if WhatsAppTemplate.objects.exists() else OFFICE_PAGE_BUTTONS.get(name)
+    for component in template.components or []:
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BUTTONS":
+            for index, button in enumerate(component.get("buttons") or []):
+                if (isinstance(button, dict) and str(button.get("type", "")).upper() == "URL"
+                        and "{{1}}" in str(button.get("url", ""))):
+                    return index
+    return None
+
+
 def proof_templates() -> tuple[bool, list[WhatsAppTemplate]]:
     """Whether the list was ever synced, and the templates a proof may name: those in the language invitations
     are sent in, whatever their status (the form shows them all and lets only approved ones be chosen)."""

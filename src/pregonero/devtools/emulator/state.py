@@ -42,7 +42,8 @@ class LoggedMessage:
     timestamp: float
     api_version: str
     category: str | None = None  # template category, lower case; None for free-form messages
-    quick_replies: list[dict] = field(default_factory=list)  # per template button index: {"text", "payload"}
+    # Per template button index: {"text", "payload", "type"}, and "url" for a URL button with its suffix filled in.
+    quick_replies: list[dict] = field(default_factory=list)
     interactive_buttons: list[dict] = field(default_factory=list)  # {"id", "title"}
     statuses: list[str] = field(default_factory=list)  # statuses queued for the webhook, in emission order
 

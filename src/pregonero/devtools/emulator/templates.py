@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
 DEFAULT_FIELDS = ("name", "status", "category", "language", "components", "parameter_format", "id")
 
+# The guest's personal page (rsvp: the invitation, the answer, the calendar file, the privacy notice and the opt-out),
+# the third button of the invitation and the reminder: a URL button whose dynamic suffix is the invitation's token
+# (reference §2a). Meta fixes the rest of the URL when it approves the template: the office registers its own
+# SITE_URL there; this placeholder host is the emulator's, which never opens the link.
+PERSONAL_PAGE_BUTTON = {"type": "URL", "text": "Ver invitación", "url": "https://invitaciones.example/i/{{1}}",
+                        "example": ["https://invitaciones.example/i/Xq3k9PzL0a2Bv7WcRt5YhA"]}
+
 # The office's invitation. Parameters, in order: {{1}} honorific and name ("Lic. María Fernanda López Hernández"),
 # {{2}} event title, {{3}} date in words ("sábado 12 de diciembre de 2026"), {{4}} time ("19:00"), {{5}} venue.
 # MARKETING: an invitation is promotional in Meta's eyes (reference §6), which brings per-user limits and 131050.
@@ -23,13 +30,15 @@ INVITATION = {
             "type": "BODY",
             "text": "{{1}}:\n\nLa Dirección de Relaciones Públicas tiene el honor de invitarle a *{{2}}*, que se "
                     "llevará a cabo el {{3}} a las {{4}} horas en {{5}}.\n\nLe agradeceremos confirmar su "
-                    "asistencia con los botones de abajo.",
+                    "asistencia con los botones de abajo. En «Ver invitación» están los detalles del evento y el "
+                    "aviso de privacidad.",
             "example": {"body_text": [["Lic. María Fernanda López Hernández", "Informe de Gobierno",
                                        "sábado 12 de diciembre de 2026", "19:00", "Parque de las Palapas"]]},
         },
         {"type": "FOOTER", "text": "Si no desea recibir más invitaciones, responda BAJA."},
         {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirmo asistencia"},
-                                        {"type": "QUICK_REPLY", "text": "No podré asistir"}]},
+                                        {"type": "QUICK_REPLY", "text": "No podré asistir"},
+                                        PERSONAL_PAGE_BUTTON]},
     ],
 }
 
@@ -42,11 +51,13 @@ REMINDER = {
     "category": "UTILITY",
     "components": [
         {"type": "BODY", "text": "{{1}}: le recordamos que {{2}} es el {{3}} a las {{4}} horas en {{5}}. "
-                                 "Aún no tenemos su respuesta: le agradeceremos confirmar con los botones de abajo.",
+                                 "Aún no tenemos su respuesta: le agradeceremos confirmar con los botones de abajo. En «Ver "
+                                 "invitación» están los detalles y el aviso de privacidad.",
          "example": {"body_text": [["Lic. María Fernanda López Hernández", "Informe de Gobierno",
                                     "sábado 12 de diciembre de 2026", "19:00", "Parque de las Palapas"]]}},
         {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirmo asistencia"},
-                                        {"type": "QUICK_REPLY", "text": "No podré asistir"}]},
+                                        {"type": "QUICK_REPLY", "text": "No podré asistir"},
+                                        PERSONAL_PAGE_BUTTON]},
     ],
 }
 # A rejected promotional variant, and (below) a thank-you still in review: the UI must show both states.

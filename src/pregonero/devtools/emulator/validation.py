@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import GraphError
 from .state import digits
-from .templates import Template, TemplateStore
+from .templates import PLACEHOLDER, Template, TemplateStore
 
 FREE_FORM_TYPES = {"text", "interactive", "image", "document"}
 SUPPORTED_TYPES = FREE_FORM_TYPES | {"template"}
@@ -181,4 +181,16 @@ def validate_buttons(template: Template, components: list[dict]) -> list[dict]:
             if first.get("type") != "payload" or not isinstance(first.get("payload"), str):
                 raise GraphError(132012, "button: a quick_reply parameter must be {type: payload, payload: str}")
             replies[index]["payload"] = first["payload"]
+        elif sub_type == "url" and dynamic_url(defined[index]):
+            if first.get("type") != "text" or not isinstance(first.get("text"), str) or not first["text"].strip():
+                raise GraphError(132012, "button: a url parameter must be {type: text, text: str}")
+            replies[index]["url"] = PLACEHOLDER.sub(lambda _m: first["text"], defined[index]["url"], count=1)
+    for index, button in enumerate(defined):
+        if dynamic_url(button) and "url" not in replies[index]:
+            raise GraphError(131008, f"Required parameter is missing: button {index} (url) needs its URL suffix")
     return replies
+
+
+def dynamic_url(button: dict) -> bool:
+    """A URL button whose address ends in {{1}}: each send must give the suffix (reference §2a)."""
+    return str(button.get("type", "")).upper() == "URL" and bool(PLACEHOLDER.search(str(button.get("url", ""))))

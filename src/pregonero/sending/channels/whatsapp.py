@@ -122,12 +122,14 @@ def build_template_payload(
     header_media_id: str | None = None,
     header_image_link: str | None = None,
     quick_reply_payloads: Sequence[str] = (),
+    url_suffix: tuple[int, str] | None = None,
 ) -> dict:
     """A template message (§2a). ``callback_data`` is our message id; WhatsApp echoes it in every status webhook.
 
     ``body_params`` fill ``{{1}}, {{2}}, …`` in order. ``quick_reply_payloads`` are given in the order of the
     template's buttons, starting at button 0 (see ``rsvp_quick_reply_payload``). The header image is either an
-    uploaded media id (preferred at volume, §7) or a public link.
+    uploaded media id (preferred at volume, §7) or a public link. ``url_suffix`` is (button index, text) for a URL
+    button whose approved address ends in ``{{1}}`` (the guest's personal page: the text is the invitation token).
     """
     if header_media_id and header_image_link:
         raise ValueError("give the header image as a media id or as a link, not both")
@@ -145,6 +147,10 @@ def build_template_payload(
     for index, payload in enumerate(quick_reply_payloads):
         components.append({"type": "button", "sub_type": "quick_reply", "index": str(index),
                            "parameters": [{"type": "payload", "payload": payload}]})
+    if url_suffix is not None:
+        index, text = url_suffix
+        components.append({"type": "button", "sub_type": "url", "index": str(index),
+                           "parameters": [{"type": "text", "text": text}]})
     template = {"name": template_name, "language": {"code": language}, "components": components}
     return {**_envelope(to_e164, "template", callback_data), "template": template}
 
