@@ -67,49 +67,56 @@ def apply_pending_events() -> int:
     Workers running it at once share the backlog; applying an event twice changes nothing."""
     applied, after = 0, 0
     while ids := list(WebhookEvent.objects.filter(processed_at__isnull=True, pk__gt=after).order_by("pk")
-                      .values_list("pk", flat=True)[:500]):
-        applied += sum(apply_stored(event_id) for event_id in ids)
+                      .values_list("pk", flat=True)[:EVENT_BATCH]):
+        applied += apply_stored(ids)
         after = ids[-1]
     return applied
 
 
-def apply_stored(event_id: int) -> bool:
-    """Applies one stored webhook unless it was, or another worker is applying it now. A payload that cannot be
-    applied is marked with its error, never retried in a loop (the raw event stays for a person to look at).
-    Each status takes its message's lock in a transaction of its own, as when one task applied one event: a
-    transaction around the whole event held several messages' locks at once and deadlocked against another
-    worker's event or a dispatcher recording its batch."""
-    with claimed(event_id) as mine:
-        event = WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).first() if mine else None
-        if event is None:
-            return False
-        try:
-            apply_event(event)
-        except Exception as error:  # a malformed payload must not stop the others
-            log.exception("webhook %s could not be applied", event_id)
-            event.error = repr(error)[:2000]
-        event.processed_at = timezone.now()
-        event.save(update_fields=["processed_at", "error"])
-    return True
+EVENT_BATCH = 200
+
+
+def apply_stored(event_ids: list[int]) -> int:
+    """Applies those of the stored webhooks that nobody applied or is applying now; returns how many it applied.
+    A payload that cannot be applied is marked with its error, never retried in a loop (the raw event stays for
+    a person to look at). Each status takes its message's lock in a statement or transaction of its own, as when
+    one task applied one event: a transaction around several statuses held several messages' locks at once and
+    deadlocked against another worker or a dispatcher recording its batch. The events' own bookkeeping (claim,
+    read, mark, release) is one statement each per batch, not per event: it cost more than applying a status."""
+    with claimed(event_ids) as mine:
+        events = list(WebhookEvent.objects.filter(pk__in=mine, processed_at__isnull=True).order_by("pk"))
+        failed = []
+        for event in events:
+            try:
+                apply_event(event)
+            except Exception as error:  # a malformed payload must not stop the others
+                log.exception("webhook %s could not be applied", event.pk)
+                event.error = repr(error)[:2000]
+                failed.append(event)
+        now = timezone.now()
+        WebhookEvent.objects.filter(pk__in=[event.pk for event in events]).update(processed_at=now)
+        for event in failed:
+            WebhookEvent.objects.filter(pk=event.pk).update(error=event.error)
+    return len(events)
 
 
 @contextmanager
-def claimed(event_id: int):
-    """True while this connection alone applies the event: on PostgreSQL a session advisory lock (the event id is
-    the key, in the single-key space no other lock of Pregonero uses), which goes with the connection if the worker
-    dies. SQLite has one writer at a time and one worker."""
+def claimed(event_ids: list[int]):
+    """The events of ``event_ids`` this connection alone applies until the block ends: on PostgreSQL those whose
+    session advisory lock it took (the event id is the key, in the single-key space no other lock of Pregonero
+    uses), which go with the connection if the worker dies. SQLite has one writer at a time and one worker."""
     if connection.vendor != "postgresql":
-        yield True
+        yield event_ids
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [event_id])
-        mine = cursor.fetchone()[0]
+        cursor.execute("SELECT id FROM unnest(%s::bigint[]) AS id WHERE pg_try_advisory_lock(id)", [event_ids])
+        mine = [row[0] for row in cursor.fetchall()]
     try:
         yield mine
     finally:
         if mine:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [event_id])
+                cursor.execute("SELECT pg_advisory_unlock(id) FROM unnest(%s::bigint[]) AS id", [mine])
 
 
 def apply_status(status: dict) -> None:
