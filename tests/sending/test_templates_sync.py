@@ -228,3 +228,23 @@ def test_the_personal_page_button_is_sent_where_the_synced_template_has_it(emula
     assert sorted(sent.values_list("state", flat=True)) == ["sent"] * 3
     logged = {m.biz_opaque_callback_data: m.quick_replies[3]["url"] for m in emulator.messages()}
     assert logged == {str(m.public_id): f"https://invitaciones.example/i/{m.invitation.token}" for m in sent}
+
+
+def test_the_proof_screen_warns_of_a_template_without_the_personal_page_button(emulator, client, people,
+                                                                               make_campaign):
+    """Social media sees which templates would leave the guest without the link to the page and the privacy
+    notice, and the WhatsApp preview shows the «Ver invitación» button only when the chosen template has it."""
+    import re
+
+    templates_sync()
+    campaign = make_campaign(state=State.PROOF_DRAFT)
+    client.force_login(people.social_media)
+    page = proof_page(client, campaign)
+    without = {name for name, block in re.findall(r'<div data-template="([^"]+)"[^>]*>(.*?)</div>', page, re.S)
+               if "no tiene el botón «Ver invitación»" in block}
+    assert without == {"acuse_solicitud", "agradecimiento_evento", "cancelacion_evento", "invitacion_evento_promo"}
+
+    save_proof(client, campaign, "invitacion_evento")
+    assert "↗ Ver invitación" in proof_page(client, campaign)
+    save_proof(client, campaign, "cancelacion_evento")
+    assert "↗ Ver invitación" not in proof_page(client, campaign)

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pregonero.accounts.models import Department
 from pregonero.directory.models import Sector
-from pregonero.sending.templates_sync import body_text, proof_templates, status_label
+from pregonero.sending.templates_sync import body_text, page_button_of, proof_templates, status_label
 
 from .models import AttachmentKind, Campaign, Channel, Proof
 from .placeholders import PLACEHOLDERS, unknown_placeholders
@@ -228,7 +228,8 @@ class ProofForm(forms.ModelForm):
             choices += [(t.name, f"{t.name} · {t.language} · {status_label(t.status)}") for t in self.templates]
             self.fields["whatsapp_template"].widget = TemplateSelect(
                 choices=choices, selectable=[t.name for t in self.templates if t.approved])
-        self.template_bodies = [(t.name, body_text(t)) for t in self.templates]
+        # (name, text, whether it has the "Ver invitación" button: the guest's page and the privacy notice)
+        self.template_bodies = [(t.name, body_text(t), page_button_of(t) is not None) for t in self.templates]
 
     def clean_whatsapp_template(self):
         name = self.cleaned_data["whatsapp_template"]

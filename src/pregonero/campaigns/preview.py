@@ -7,6 +7,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from pregonero.directory.models import Contact
+from pregonero.sending.services import proof_page_button
 
 from .placeholders import SampleGuest, fill, values_for
 
@@ -40,6 +41,7 @@ def render_proof(campaign, proof, guest=None) -> dict:
         "image": campaign.invitation_image,
         "whatsapp_html": whatsapp_html(fill(proof.whatsapp_body, values)),
         "quick_replies": QUICK_REPLIES,
+        "page_button": proof_page_button(proof) is not None,  # "Ver invitación", when the template has it
         "email_subject": fill(proof.email_subject, values),
         # linebreaks(autoescape=True) escapes the text itself; only its <p> and <br> are markup.
         "email_html": mark_safe(linebreaks(fill(proof.email_body, values), autoescape=True)),  # nosec B308 B703

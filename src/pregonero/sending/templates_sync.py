@@ -114,6 +114,10 @@ def page_button_index(name: str, language: str) -> int | None:
     template = WhatsAppTemplate.objects.filter(name=name, language=language).first()
     if template is None:
         return None if WhatsAppTemplate.objects.exists() else OFFICE_PAGE_BUTTONS.get(name)
+    return page_button_of(template)
+
+
+def page_button_of(template: WhatsAppTemplate) -> int | None:
     for component in template.components or []:
         if isinstance(component, dict) and str(component.get("type", "")).upper() == "BUTTONS":
             for index, button in enumerate(component.get("buttons") or []):
