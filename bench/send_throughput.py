@@ -157,22 +157,29 @@ def load() -> str:
 
 class Meter:
     """CPU spent over a measurement by this process (``own`` names its role) and by named groups of processes; a
-    group given as a function is asked again at the end, so processes started meanwhile (database backends) count."""
+    group given as a function is asked again at each ``sample()`` and at the end, so processes started meanwhile
+    (database backends) count, and one that ended after a sample counts with its last reading (the worker's task
+    connection closes when its task ends)."""
 
     def __init__(self, own: str = "", **groups):
         self.own_name, self.groups = own, groups
         self.before = {name: cpu_seconds(self.pids(name)) for name in groups}
+        self.seen = {name: dict(readings) for name, readings in self.before.items()}
         self.own = time.process_time()
 
     def pids(self, name: str) -> list[int]:
         group = self.groups[name]
         return group() if callable(group) else group
 
+    def sample(self) -> None:
+        for name in self.groups:
+            self.seen[name].update(cpu_seconds(self.pids(name)))
+
     def per(self, count: int, noun: str, unit: str = "µs") -> str:
+        self.sample()
         spent = {self.own_name: time.process_time() - self.own} if self.own_name else {}
         for name in self.groups:
-            now = cpu_seconds(self.pids(name))
-            spent[name] = sum(seconds - self.before[name].get(pid, 0) for pid, seconds in now.items())
+            spent[name] = sum(seconds - self.before[name].get(pid, 0) for pid, seconds in self.seen[name].items())
         scale, digits = (1e6, 0) if unit == "µs" else (1e3, 2)
         return f"CPU {unit} per {noun}: " + ", ".join(
             f"{name} {seconds / count * scale:.{digits}f}" for name, seconds in spent.items() if seconds > 0)
@@ -548,7 +555,7 @@ def measure_webhooks(campaign, count: int, concurrency: int, web_workers: int, p
             try:
                 meter = Meter(worker=[worker.pid], postgres=database_backends)
                 done = Message.objects.filter(campaign=campaign, state=status)
-                wait_until(lambda: done.count() >= count, timeout=1800, poll=0.5)
+                wait_until(lambda: meter.sample() or done.count() >= count, timeout=1800, poll=0.5)
                 cost = meter.per(count, "event", "ms")
             finally:
                 stop(worker)
