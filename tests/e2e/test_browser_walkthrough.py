@@ -168,7 +168,7 @@ def test_request_walks_from_the_form_to_ready(site, people, mail_to, invitation_
     expect(bubble).to_contain_text("a las 19:00 en Parque de las Palapas.")
     expect(bubble).not_to_contain_text("{")
     expect(bubble.locator("img")).to_be_visible()
-    expect(page.locator(".wa-button")).to_have_text(["↩ Confirmo asistencia", "↩ No podré asistir"])
+    expect(page.locator(".wa-button")).to_have_text(["↩ Confirmo asistencia", "↩ No podré asistir", "↗ Ver invitación"])
     assert bubble.locator("img").evaluate("img => img.naturalWidth") == 480  # the uploaded PNG is served
     page.screenshot(path="/tmp/e2e-proof-v1.png", full_page=True)
     site.act("return_proof", "Agreguen el código de vestimenta y resalten la fecha.")
