@@ -475,3 +475,17 @@ def test_every_accepted_message_is_appended_to_the_jsonl_log(start, tmp_path):
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert [line["biz_opaque_callback_data"] for line in lines] == ["msg:1", "msg:3", "msg:4"]
     assert lines[0]["id"].startswith("wamid.") and lines[0]["request"]["template"]["name"] == "invitacion_evento"
+
+
+def test_the_seeded_page_button_points_at_the_site_it_was_given():
+    """Under `make run` the emulator is told Pregonero's SITE_URL: the «Ver invitación» button it resolves is a
+    link that opens the guest's page on that server."""
+    from pregonero.devtools.emulator.state import EmulatorState
+
+    state = EmulatorState(EmulatorConfig(site_url="http://127.0.0.1:8000/"))
+    for name in ("invitacion_evento", "recordatorio_evento"):
+        buttons = state.templates.find(name, "es_MX").buttons
+        assert buttons[2]["url"] == "http://127.0.0.1:8000/i/{{1}}"
+    assert EmulatorState(EmulatorConfig()).templates.find("invitacion_evento", "es_MX").buttons[2]["url"] == (
+        "https://invitaciones.example/i/{{1}}")
+

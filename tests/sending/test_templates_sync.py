@@ -231,18 +231,29 @@ def test_the_personal_page_button_is_sent_where_the_synced_template_has_it(emula
 
 
 def test_the_proof_screen_warns_of_a_template_without_the_personal_page_button(emulator, client, people,
-                                                                               make_campaign):
+                                                                               make_campaign, settings):
     """Social media sees which templates would leave the guest without the link to the page and the privacy
-    notice, and the WhatsApp preview shows the «Ver invitación» button only when the chosen template has it."""
+    notice, or send them to another server, and the WhatsApp preview shows the «Ver invitación» button only
+    when the chosen template has it."""
     import re
 
-    templates_sync()
+    def warnings(page, text):
+        return {name for name, block in re.findall(r'<div data-template="([^"]+)"[^>]*>(.*?)</div>', page, re.S)
+                if text in block}
+
+    templates_sync()  # the emulator's account: its page buttons point at https://invitaciones.example
     campaign = make_campaign(state=State.PROOF_DRAFT)
     client.force_login(people.social_media)
+    settings.SITE_URL = "https://invitaciones.example"
     page = proof_page(client, campaign)
-    without = {name for name, block in re.findall(r'<div data-template="([^"]+)"[^>]*>(.*?)</div>', page, re.S)
-               if "no tiene el botón «Ver invitación»" in block}
-    assert without == {"acuse_solicitud", "agradecimiento_evento", "cancelacion_evento", "invitacion_evento_promo"}
+    assert warnings(page, "no tiene el botón «Ver invitación»") == {
+        "acuse_solicitud", "agradecimiento_evento", "cancelacion_evento", "invitacion_evento_promo"}
+    assert warnings(page, "no a este servidor") == set()
+
+    settings.SITE_URL = "https://pregonero.cancun.gob.mx"  # registered at Meta with another address
+    page = proof_page(client, campaign)
+    assert warnings(page, "lleva a https://invitaciones.example/i/{{1}}, no a este servidor "
+                          "(https://pregonero.cancun.gob.mx)") == {"invitacion_evento", "recordatorio_evento"}
 
     save_proof(client, campaign, "invitacion_evento")
     assert "↗ Ver invitación" in proof_page(client, campaign)

@@ -1,6 +1,7 @@
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,20 @@ from .services import PROOF_FIELDS, NewAttachment
 from .uploads import validate_upload
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def page_button_warning(template) -> str:
+    """What social media should know about the template's «Ver invitación» button (the guest's page, with the
+    privacy notice), or "" when it is there and points at this server."""
+    found = page_button_of(template)
+    if found is None:
+        return _("Esta plantilla no tiene el botón «Ver invitación»: por WhatsApp, el invitado no recibirá el enlace "
+                 "a su página personal ni al aviso de privacidad. Prefiera una plantilla que lo tenga.")
+    if not found[1].startswith(f"{settings.SITE_URL}/i/"):
+        return _("El botón «Ver invitación» de esta plantilla lleva a %(url)s, no a este servidor (%(site)s): los "
+                 "invitados no llegarían a su página. Corrija la dirección de la plantilla en WhatsApp Manager.") % {
+            "url": found[1], "site": settings.SITE_URL}
+    return ""
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -228,8 +243,7 @@ class ProofForm(forms.ModelForm):
             choices += [(t.name, f"{t.name} · {t.language} · {status_label(t.status)}") for t in self.templates]
             self.fields["whatsapp_template"].widget = TemplateSelect(
                 choices=choices, selectable=[t.name for t in self.templates if t.approved])
-        # (name, text, whether it has the "Ver invitación" button: the guest's page and the privacy notice)
-        self.template_bodies = [(t.name, body_text(t), page_button_of(t) is not None) for t in self.templates]
+        self.template_bodies = [(t.name, body_text(t), page_button_warning(t)) for t in self.templates]
 
     def clean_whatsapp_template(self):
         name = self.cleaned_data["whatsapp_template"]

@@ -114,16 +114,18 @@ def page_button_index(name: str, language: str) -> int | None:
     template = WhatsAppTemplate.objects.filter(name=name, language=language).first()
     if template is None:
         return None if WhatsAppTemplate.objects.exists() else OFFICE_PAGE_BUTTONS.get(name)
-    return page_button_of(template)
+    found = page_button_of(template)
+    return found[0] if found else None
 
 
-def page_button_of(template: WhatsAppTemplate) -> int | None:
+def page_button_of(template: WhatsAppTemplate) -> tuple[int, str] | None:
+    """(index, approved address) of the template's first URL button ending in ``{{1}}``, or None."""
     for component in template.components or []:
         if isinstance(component, dict) and str(component.get("type", "")).upper() == "BUTTONS":
             for index, button in enumerate(component.get("buttons") or []):
                 if (isinstance(button, dict) and str(button.get("type", "")).upper() == "URL"
                         and "{{1}}" in str(button.get("url", ""))):
-                    return index
+                    return index, str(button["url"])
     return None
 
 

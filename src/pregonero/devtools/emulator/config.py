@@ -38,6 +38,8 @@ class EmulatorConfig:
     display_phone_number: str = "529981234567"
     waba_id: str = "102290129340398"
     callback_url: str | None = "http://127.0.0.1:8000/webhooks/whatsapp/"
+    # Where the seeded templates' «Ver invitación» button points (Pregonero's SITE_URL under `make run`).
+    site_url: str = "https://invitaciones.example"
 
     # Listening address; port 0 picks a free port (embedded mode in tests).
     host: str = "127.0.0.1"
@@ -129,6 +131,7 @@ class EmulatorConfig:
             site_url = getattr(settings, "SITE_URL", None)
             if site_url:
                 values["callback_url"] = site_url.rstrip("/") + "/webhooks/whatsapp/"
+                values["site_url"] = site_url.rstrip("/")
         except Exception:  # noqa: BLE001 - settings not configured: plain defaults are right for a standalone run
             values = {}
         values.update(overrides)

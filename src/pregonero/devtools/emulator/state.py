@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .config import RUNTIME_FIELDS, EmulatorConfig, check_behaviour
 from .limits import Clock, DailyRecipients, PairLimiter, TokenBucket
-from .templates import SEEDED, TemplateStore
+from .templates import TemplateStore, seeded
 
 NON_DIGITS = re.compile(r"\D")
 
@@ -92,7 +92,7 @@ class EmulatorState:
     def reset(self) -> None:
         config = self.config
         self.rng = random.Random(config.seed)
-        self.templates = TemplateStore([*SEEDED, *config.extra_templates])
+        self.templates = TemplateStore([*seeded(config.site_url), *config.extra_templates])
         self.media: dict[str, Media] = {}
         self.log: list[LoggedMessage] = []
         self.by_wamid: dict[str, LoggedMessage] = {}

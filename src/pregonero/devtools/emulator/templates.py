@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from dataclasses import dataclass, field
 
@@ -12,9 +13,10 @@ DEFAULT_FIELDS = ("name", "status", "category", "language", "components", "param
 # The guest's personal page (rsvp: the invitation, the answer, the calendar file, the privacy notice and the opt-out),
 # the third button of the invitation and the reminder: a URL button whose dynamic suffix is the invitation's token
 # (reference §2a). Meta fixes the rest of the URL when it approves the template: the office registers its own
-# SITE_URL there; this placeholder host is the emulator's, which never opens the link.
-PERSONAL_PAGE_BUTTON = {"type": "URL", "text": "Ver invitación", "url": "https://invitaciones.example/i/{{1}}",
-                        "example": ["https://invitaciones.example/i/Xq3k9PzL0a2Bv7WcRt5YhA"]}
+# SITE_URL there, and the emulator seeds it with its `site_url` (``seeded``) in place of this placeholder host.
+PLACEHOLDER_SITE = "https://invitaciones.example"
+PERSONAL_PAGE_BUTTON = {"type": "URL", "text": "Ver invitación", "url": f"{PLACEHOLDER_SITE}/i/{{{{1}}}}",
+                        "example": [f"{PLACEHOLDER_SITE}/i/Xq3k9PzL0a2Bv7WcRt5YhA"]}
 
 # The office's invitation. Parameters, in order: {{1}} honorific and name ("Lic. María Fernanda López Hernández"),
 # {{2}} event title, {{3}} date in words ("sábado 12 de diciembre de 2026"), {{4}} time ("19:00"), {{5}} venue.
@@ -103,6 +105,21 @@ ACKNOWLEDGEMENT = {
 }
 # New templates go last: the ids of the others (numbered in this order) stay what tests and demos saw.
 SEEDED = (INVITATION, REMINDER, REJECTED, CANCELLATION, THANKS, ACKNOWLEDGEMENT)
+
+
+def seeded(site_url: str) -> list[dict]:
+    """The seeded templates as an office at ``site_url`` would have registered them: its URL buttons point there."""
+    site_url = site_url.rstrip("/")
+    if site_url == PLACEHOLDER_SITE:
+        return list(SEEDED)
+    moved = copy.deepcopy(list(SEEDED))
+    for template in moved:
+        for component in template["components"]:
+            for button in component.get("buttons", []):
+                if button.get("type") == "URL":
+                    button["url"] = button["url"].replace(PLACEHOLDER_SITE, site_url, 1)
+                    button["example"] = [url.replace(PLACEHOLDER_SITE, site_url, 1) for url in button["example"]]
+    return moved
 
 
 @dataclass
