@@ -475,6 +475,7 @@ def test_every_accepted_message_is_appended_to_the_jsonl_log(start, tmp_path):
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert [line["biz_opaque_callback_data"] for line in lines] == ["msg:1", "msg:3", "msg:4"]
     assert lines[0]["id"].startswith("wamid.") and lines[0]["request"]["template"]["name"] == "invitacion_evento"
+    assert lines[0]["links"] == ["https://invitaciones.example/i/tok"]  # «Ver invitación», as the guest opens it
 
 
 def test_the_seeded_page_button_points_at_the_site_it_was_given():

@@ -56,6 +56,8 @@ class LoggedMessage:
             "id": self.wamid, "to": self.to, "wa_id": self.wa_id, "type": self.type, "timestamp": self.timestamp,
             "biz_opaque_callback_data": self.biz_opaque_callback_data, "request": self.request,
             "statuses": list(self.statuses),
+            # The addresses of its URL buttons as the guest would open them (the personal page, under make run).
+            "links": [button["url"] for button in self.quick_replies if button.get("url")],
         }
 
 
