@@ -43,12 +43,17 @@ def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
+def component_of(template: WhatsAppTemplate, kind: str) -> dict:
+    """The template's component of ``kind`` ("BODY", "BUTTONS"…) as the account gave it, or {}."""
+    for component in template.components or []:
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == kind:
+            return component
+    return {}
+
+
 def body_text(template: WhatsAppTemplate) -> str:
     """The text of the BODY component: what the guest reads, with WhatsApp's {{1}}… placeholders."""
-    for component in template.components or []:
-        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
-            return str(component.get("text", ""))
-    return ""
+    return str(component_of(template, "BODY").get("text", ""))
 
 
 def fetch_account_templates() -> dict[tuple[str, str], dict]:
@@ -120,12 +125,10 @@ def page_button_index(name: str, language: str) -> int | None:
 
 def page_button_of(template: WhatsAppTemplate) -> tuple[int, str] | None:
     """(index, approved address) of the template's first URL button ending in ``{{1}}``, or None."""
-    for component in template.components or []:
-        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BUTTONS":
-            for index, button in enumerate(component.get("buttons") or []):
-                if (isinstance(button, dict) and str(button.get("type", "")).upper() == "URL"
-                        and "{{1}}" in str(button.get("url", ""))):
-                    return index, str(button["url"])
+    for index, button in enumerate(component_of(template, "BUTTONS").get("buttons") or []):
+        if (isinstance(button, dict) and str(button.get("type", "")).upper() == "URL"
+                and "{{1}}" in str(button.get("url", ""))):
+            return index, str(button["url"])
     return None
 
 

@@ -53,8 +53,8 @@ REMINDER = {
     "category": "UTILITY",
     "components": [
         {"type": "BODY", "text": "{{1}}: le recordamos que {{2}} es el {{3}} a las {{4}} horas en {{5}}. "
-                                 "Aún no tenemos su respuesta: le agradeceremos confirmar con los botones de abajo. En «Ver "
-                                 "invitación» están los detalles y el aviso de privacidad.",
+                                 "Aún no tenemos su respuesta: le agradeceremos confirmar con los botones de "
+                                 "abajo. En «Ver invitación» están los detalles y el aviso de privacidad.",
          "example": {"body_text": [["Lic. María Fernanda López Hernández", "Informe de Gobierno",
                                     "sábado 12 de diciembre de 2026", "19:00", "Parque de las Palapas"]]}},
         {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirmo asistencia"},
