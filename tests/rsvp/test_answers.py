@@ -5,16 +5,17 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from test_invitation_page import after_commit, campaign, invitation_of, page_url, text_of  # noqa: F401 (fixtures)
 
 from pregonero.campaigns.models import Campaign, State
-from pregonero.rsvp.models import Invitation, Throttle
+from pregonero.rsvp.models import AnswerRecord, Invitation, Throttle
 from pregonero.rsvp.services import AnswerRefused, invitation_answer
 from pregonero.rsvp.throttle import throttle_hit
 from pregonero.sending.dispatcher import Dispatcher
@@ -123,6 +124,58 @@ def test_two_quick_answers_confirm_only_the_last(client, campaign, inbox, after_
         client.post(page_url(guest), {"answer": "declined"})
     (mail,) = inbox.to("correo0@example.com")
     assert "Usted indicó que no podrá asistir." in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_the_same_answer_sent_twice_is_confirmed_once(client, campaign, inbox, after_commit):
+    guest = invitation_of(campaign, "Correo 0")
+    with after_commit(execute=True):  # the confirmation task runs after both answers were taken
+        client.post(page_url(guest), {"answer": "attending"})
+        client.post(page_url(guest), {"answer": "attending"})
+    (mail,) = inbox.to("correo0@example.com")
+    assert "Usted confirmó su asistencia." in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_an_answer_is_judged_on_the_event_as_it_is_now_not_as_the_screen_read_it(campaign):
+    held = invitation_of(campaign, "Correo 0")  # a door or staff screen read it while the event was on
+    Campaign.objects.filter(pk=campaign.pk).update(state=State.CANCELLED)
+    with pytest.raises(AnswerRefused, match="fue cancelado"):
+        invitation_answer(invitation=held, answer="attending", via=Invitation.Via.LINK)
+    assert Invitation.objects.get(pk=held.pk).answer == Invitation.Answer.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_answer_twice_at_once_is_confirmed_once(people, make_campaign, inbox):
+    """Two taps of "Confirmo asistencia" at the same moment: the second answer reads the first under its lock, so it
+    sees nothing changed and sends no second confirmation."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's write transactions already run one at a time")
+    from test_invitation_page import sent_campaign
+
+    guest = invitation_of(sent_campaign(people, make_campaign), "Correo 0")
+
+    def second():
+        try:
+            invitation_answer(invitation=guest, answer="attending", via=Invitation.Via.LINK)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=second)
+    with transaction.atomic():
+        invitation_answer(invitation=guest, answer="attending", via=Invitation.Via.BUTTON)
+        thread.start()
+        with connection.cursor() as cursor:  # the second answer has read what it reads and waits for this one
+            for _ in range(100):
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # this transaction's view of it is not kept
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND datname = current_database()")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the second answer never waited for the first")
+    thread.join(timeout=30)
+    assert [r.via for r in AnswerRecord.objects.filter(invitation=guest).order_by("pk")] == ["button", "link"]
+    assert len(inbox.to("correo0@example.com")) == 1
 
 
 # --------------------------------------------------------------------------- the office's entry

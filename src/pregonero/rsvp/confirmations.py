@@ -122,10 +122,13 @@ def email_send(message: EmailMultiAlternatives, invitation_id: int) -> bool:
 
 @task()
 def answer_confirm(record_id: int) -> dict:
-    """Confirms one recorded answer to the guest, unless a newer answer replaced it before this ran."""
+    """Confirms one recorded answer to the guest, unless a different answer replaced it before this ran (that one
+    has its own confirmation). A newer identical answer confirms nothing itself, as it changed nothing: two taps
+    of the same button at once must still get their one confirmation."""
     record = AnswerRecord.objects.filter(pk=record_id).select_related("invitation__campaign",
                                                                       "invitation__contact").first()
-    if record is None or record.invitation.answers.last().pk != record.pk:
+    if record is None or record.invitation.answers.filter(pk__gt=record.pk).exclude(
+            answer=record.answer, companions=record.companions).exists():
         return {"skipped": "superseded"}
     invitation, contact = record.invitation, record.invitation.contact
     sent = {}

@@ -1,6 +1,7 @@
 """A guest's invitation with its campaign and contact, in one statement built once per database connection.
 
-Every guest page and every answer starts with this lookup. Through the ORM, `select_related(...).get(token=…)`
+Every guest page and every answer starts with this lookup, and every answer reads the row again under its lock
+(``invitation_locked``). Through the ORM, `select_related(...).get(token=…)`
 spent about 1 ms of CPU per request composing the same three-table SELECT and turning its row into objects,
 while executing the statement cost a tenth of that (bench/rsvp_load.py --cpu). So the statement is composed
 once per connection from the models' own metadata and its rows become objects as the ORM makes them
@@ -28,23 +29,37 @@ class _Plan:
         quote = connection.ops.quote_name
         self.parts = [Columns.of(model, connection, alias) for alias, model, _relation in JOINED]
         invitation, campaign, contact = (quote(model._meta.db_table) for _alias, model, _relation in JOINED)
-        # Only table and column names from the models' metadata, quoted by the backend; the token is a parameter.
-        self.sql = (
+        # Only table and column names from the models' metadata, quoted by the backend; values are parameters.
+        select = (
             f"SELECT {', '.join(part.sql for part in self.parts)} FROM {invitation} i "  # nosec B608
             f"INNER JOIN {campaign} c ON c.{quote('id')} = i.{quote('campaign_id')} "
             f"INNER JOIN {contact} k ON k.{quote('id')} = i.{quote('contact_id')} "
-            f"WHERE i.{quote('token')} = %s"
         )
+        self.by_token = f"{select}WHERE i.{quote('token')} = %s"
+        # The invitation's row only: an answer must not wait for another answer to the same campaign.
+        lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
+        self.locked = f"{select}WHERE i.{quote('id')} = %s{lock}"
 
 
 def invitation_by_token(token: str) -> Invitation | None:
     """The invitation with this token, its `campaign` and `contact` already loaded; None when there is none."""
+    return _fetch("by_token", token)
+
+
+def invitation_locked(pk: int) -> Invitation | None:
+    """The invitation ``pk`` as ``invitation_by_token`` returns it, read again and locked until the transaction
+    ends (SQLite's write transaction already excludes every other writer). Through the ORM this read cost an
+    answer more CPU than its three writes (bench/rsvp_load.py --cpu)."""
+    return _fetch("locked", pk)
+
+
+def _fetch(statement: str, key) -> Invitation | None:
     connection = connections[Invitation.objects.db]
     plan = _plans.get(connection)
     if plan is None:
         plan = _plans[connection] = _Plan(connection)
     with connection.cursor() as cursor:
-        cursor.execute(plan.sql, [token])
+        cursor.execute(getattr(plan, statement), [key])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 from pregonero.campaigns.models import Campaign, State
 from pregonero.taskqueue import enqueue_with
 
+from .lookup import invitation_locked
 from .models import AnswerRecord, Invitation
 
 ANSWERING_STATES = (State.SENDING, State.SENT)
@@ -56,7 +57,9 @@ def invitation_answer(*, invitation: Invitation, answer: str, via: str, companio
     it (None: the guest). Raises AnswerRefused. With ``confirm``, a changed answer is confirmed to the guest."""
     # The campaign is read again here, not taken from the caller's objects: a door or staff screen may hold a
     # campaign that has been closed or cancelled since.
-    locked = Invitation.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=invitation.pk)
+    locked = invitation_locked(invitation.pk)
+    if locked is None:  # deleted since the caller read it (as the ORM's get() would say)
+        raise Invitation.DoesNotExist
     campaign, current = locked.campaign, (locked.answer, locked.companions)
     if answer not in (Invitation.Answer.ATTENDING, Invitation.Answer.DECLINED):
         raise AnswerRefused(_("Elija si asistirá o no."))
