@@ -16,7 +16,8 @@ whatsapp-emulator`), so it never shares the engine's GIL. Steps (issue 4):
 (c) with WHATSAPP_RATE_LIMIT=80 and the emulator at 80 msg/s (its default burst), 2,000 messages: the rate from
     the emulator's acceptance timestamps (target 80 ± 3 %) and its count of 130429 answers (target 0);
 (d) webhooks: signed status POSTs built as the emulator builds them, to gunicorn serving Pregonero (sync workers,
-    as bench/rsvp_load.py runs it), from aiohttp: first the floor (the same URL's GET handshake: every
+    as bench/rsvp_load.py runs it), from wrk (Debian package wrk; as bench/rsvp_load.py loads the guest's page:
+    aiohttp cost the shared cores five times its CPU): first the floor (the same URL's GET handshake: every
     middleware, no database), then one event per POST (target ≥ 2,000 events/s received), then
     `pregonero worker --no-dispatcher` applying what was stored until every message is `delivered`; then the
     same with --webhook-batch statuses per POST, as Meta may batch them (reference §5.2: not guaranteed).
@@ -471,31 +472,106 @@ def status_bodies(campaign, status: str, per_post: int) -> list[tuple[bytes, str
     return bodies
 
 
-async def http_load(url: str, concurrency: int, bodies: list[tuple[bytes, str]] | None = None,
-                    gets: int = 0) -> tuple[int, float]:
-    """Signed POSTs of ``bodies`` (or ``gets`` GETs of ``url``), ``concurrency`` at a time, as Meta's side would
-    send them; returns how many were answered 200 and the seconds it took."""
-    import aiohttp
+WEBHOOK_LUA = """
+-- Meta's side: the signed POSTs, one per line of the bodies file (their signatures in the other), each sent once,
+-- in order; with no files, or past the last body, the GET handshake (which stores nothing).
+local handshake, bodies, signatures, threads = "%(handshake)s", {}, {}, {}
 
-    ok = 0
-    work = iter(bodies if bodies is not None else [None] * gets)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
-        async def client():
-            nonlocal ok
-            for item in work:
-                if item is None:
-                    request = http.get(url)
-                else:
-                    request = http.post(url, data=item[0], headers={
-                        "Content-Type": "application/json", "X-Hub-Signature-256": item[1],
-                        "User-Agent": "facebookexternalua"})
-                async with request as response:
-                    await response.read()
-                    ok += response.status == 200
+function setup(thread)
+  table.insert(threads, thread)
+end
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        return ok, time.perf_counter() - started
+function init(args)
+  sent, statuses = 0, {}
+  if args[1] then
+    for line in io.lines(args[1]) do table.insert(bodies, line) end
+    for line in io.lines(args[2]) do table.insert(signatures, line) end
+  end
+end
+
+function request()
+  -- wrk calls this once before the load to check the script: that call gets the handshake, not a body
+  local body = sent
+  sent = sent + 1
+  if body < 1 or body > #bodies then return wrk.format("GET", handshake) end
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json",
+                    ["X-Hub-Signature-256"] = signatures[body], ["User-Agent"] = "facebookexternalua"}, bodies[body])
+end
+
+function response(status, headers, body)
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local parts = {}
+  for code, n in pairs(threads[1]:get("statuses")) do table.insert(parts, string.format('"%%s": %%d', code, n)) end
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "errors": %%d, "p99_us": %%d, '
+    .. '"statuses": {%%s}}\\n', summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(99), table.concat(parts, ", ")))
+end
+"""
+
+
+def wrk_result(process: subprocess.Popen) -> dict:
+    stdout, stderr = process.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        raise SystemExit(f"wrk failed ({process.returncode}):\n{stdout}\n{stderr}")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    result["bad"] = result["errors"] + sum(n for code, n in result["statuses"].items() if code != "200")
+    return result
+
+
+def webhook_load(port: int, concurrency: int, folder: Path, bodies: list[tuple[bytes, str]] | None = None,
+                 seconds: float = 10) -> tuple[float, dict]:
+    """wrk on loopback, as bench/rsvp_load.py loads the guest's page: the client costs the shared cores a fifth of
+    what aiohttp's did (0.1 against 0.5 ms a request), which the server had been paying for. With ``bodies``: each
+    sent once, and the seconds until the last one is stored (the events' ids counted every 50 ms); without: the
+    GET handshake for ``seconds``, and its requests/s. Returns that figure and wrk's result."""
+    from django.conf import settings
+
+    from pregonero.sending.models import WebhookEvent
+
+    script = folder / "webhooks.lua"
+    script.write_text(WEBHOOK_LUA % {"path": "/webhooks/whatsapp/", "handshake": (
+        f"/webhooks/whatsapp/?hub.mode=subscribe&hub.challenge=1&hub.verify_token={settings.WHATSAPP_VERIFY_TOKEN}")})
+    arguments = []
+    if bodies:
+        (folder / "bodies").write_bytes(b"\n".join(body for body, _signature in bodies) + b"\n")
+        (folder / "signatures").write_text("".join(f"{signature}\n" for _body, signature in bodies))
+        arguments = ["--", str(folder / "bodies"), str(folder / "signatures")]
+    already = WebhookEvent.objects.count()
+    duration = f"{seconds:.0f}s" if not bodies else "600s"
+    command = ["wrk", "-t", "1", "-c", str(concurrency), "-d", duration, "--timeout", "5s", "--latency",
+               "-s", str(script), f"http://127.0.0.1:{port}", *arguments]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not bodies:
+        result = wrk_result(process)
+        return result["requests"] / (result["duration_us"] / 1e6), result
+    # The load is over when what is stored stops growing with wrk past the last body (counted every 50 ms); its
+    # time is the last growth. A POST whose connection failed is lost, as Meta would retry it: wrk counts it among
+    # its errors.
+    def stored() -> int:
+        return WebhookEvent.objects.count() - already
+
+    count, grew = 0, time.perf_counter()
+    try:
+        while process.poll() is None and time.perf_counter() - grew < 1.0:
+            time.sleep(0.05)
+            if (now := stored()) > count:
+                count, grew = now, time.perf_counter()
+            if count >= len(bodies):
+                break
+    finally:
+        process.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
+    result = wrk_result(process)
+    result["lost"] = len(bodies) - count
+    if result["lost"] > result["bad"]:
+        raise SystemExit(f"webhooks: {count:,} of {len(bodies):,} stored; wrk: {result}")
+    return count / (grew - started), result
 
 
 def web_server(port: int, workers: int) -> subprocess.Popen:
@@ -509,11 +585,11 @@ def web_server(port: int, workers: int) -> subprocess.Popen:
     return process
 
 
-def measure_webhooks(campaign, count: int, concurrency: int, web_workers: int, per_post: int) -> None:
+def measure_webhooks(campaign, count: int, concurrency: int, web_workers: int, per_post: int,
+                     folder: Path) -> None:
     """(d) Signed status POSTs to gunicorn, then `pregonero worker --no-dispatcher` applying what was stored, one
     after the other so each figure and its CPU belong to one side. The floor: the same server answering the same
     URL's GET handshake (every middleware, no database), with the same client and concurrency."""
-    from django.conf import settings
     from django.db.models import CharField, Max, Min, Value
     from django.db.models.functions import Cast, Concat
 
@@ -524,30 +600,27 @@ def measure_webhooks(campaign, count: int, concurrency: int, web_workers: int, p
         state=Message.State.SENT, sent_at=time_now(), delivered_at=None, read_at=None,
         provider_id=Concat(Value("wamid.bench-"), Cast("pk", CharField())))
     port = free_port()
-    url = f"http://127.0.0.1:{port}/webhooks/whatsapp/"
     server = web_server(port, web_workers)
     rounds = [("delivered", 1), ("read", per_post)] if per_post > 1 else [("delivered", 1)]
     try:
         time.sleep(2)  # gunicorn's workers up
         web = [server.pid, *children(server)]
-        handshake = f"{url}?hub.mode=subscribe&hub.challenge=1&hub.verify_token={settings.WHATSAPP_VERIFY_TOKEN}"
-        asyncio.run(http_load(handshake, concurrency, gets=1000))  # warm: each worker's imports and first requests
-        meter, before = Meter("client", web=web), load()
-        ok, seconds = asyncio.run(http_load(handshake, concurrency, gets=count))
-        floor = count / seconds
+        webhook_load(port, concurrency, folder, seconds=2)  # warm: each worker's imports and first requests
+        meter, before = Meter(web=web), load()
+        floor, result = webhook_load(port, concurrency, folder)
         print(f"(d) floor, the same gunicorn ({web_workers} sync workers) answering the endpoint's GET handshake "
-              f"(every middleware, no database), aiohttp {concurrency} at once: {floor:,.0f} requests/s "
-              f"({ok:,} of {count:,} answered 200); {meter.per(count, 'request', 'ms')}; {before} → {load()}")
+              f"(every middleware, no database), wrk {concurrency} connections: {floor:,.0f} requests/s "
+              f"(p99 {result['p99_us'] / 1000:.1f} ms); {meter.per(result['requests'], 'request', 'ms')}; "
+              f"{before} → {load()}")
         for status, size in rounds:
             bodies = status_bodies(campaign, status, size)
-            meter, before = Meter("client", web=web, postgres=database_backends), load()
-            ok, seconds = asyncio.run(http_load(url, concurrency, bodies=bodies))
-            if ok != len(bodies):
-                raise SystemExit(f"webhooks: only {ok} of {len(bodies)} answered 200")
-            received = count / seconds
+            meter, before = Meter(web=web, postgres=database_backends), load()
+            posts, result = webhook_load(port, concurrency, folder, bodies)
+            received = posts * size
             print(f"(d) {len(bodies):,} signed POSTs of {size} `{status}` status{'es' if size > 1 else ''} each: "
-                  f"received {received:,.0f} events/s (target ≥ 2,000; {len(bodies) / seconds:,.0f} POSTs/s, "
-                  f"{len(bodies) / seconds / floor:.0%} of the floor); {meter.per(count, 'event', 'ms')}; "
+                  f"received {received:,.0f} events/s (target ≥ 2,000; {posts:,.0f} POSTs/s, {posts / floor:.0%} "
+                  f"of the floor; p99 {result['p99_us'] / 1000:.1f} ms; {result['lost']} lost with a failed "
+                  f"connection); {meter.per(count, 'event', 'ms')}; "
                   f"{before} → {load()}")
             before = load()
             worker = pregonero("worker", "--no-dispatcher", "--no-startup-delay", stdout=subprocess.DEVNULL,
@@ -555,7 +628,8 @@ def measure_webhooks(campaign, count: int, concurrency: int, web_workers: int, p
             try:
                 meter = Meter(worker=[worker.pid], postgres=database_backends)
                 done = Message.objects.filter(campaign=campaign, state=status)
-                wait_until(lambda: meter.sample() or done.count() >= count, timeout=1800, poll=0.5)
+                expected = count - result["lost"] * size
+                wait_until(lambda: meter.sample() or done.count() >= expected, timeout=1800, poll=0.5)
                 cost = meter.per(count, "event", "ms")
             finally:
                 stop(worker)
@@ -565,7 +639,7 @@ def measure_webhooks(campaign, count: int, concurrency: int, web_workers: int, p
             WebhookEvent.objects.all().delete()  # the next round's span starts clean
             print(f"    then applied by `pregonero worker`: {count / apply_seconds:,.0f} events/s (from its first "
                   f"event to its last; {cost}, the worker's start included); received + applied "
-                  f"{count / (seconds + apply_seconds):,.0f} events/s; {before} → {load()}")
+                  f"{count / (count / received + apply_seconds):,.0f} events/s; {before} → {load()}")
     finally:
         stop(server)
 
@@ -593,6 +667,9 @@ def main() -> None:
     options = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so the clean-up below runs
     wanted = options.only or ["send", "paced", "webhooks"]
+    if "webhooks" in wanted and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian package wrk), or leave out the webhooks "
+                         "with --only send --only paced.")
 
     data_dir = Path(tempfile.mkdtemp(prefix="pregonero-send-bench-"))
     emulator_port = free_port()
@@ -605,7 +682,7 @@ def main() -> None:
     fresh_database()
     emulator = Emulator(emulator_port)
     try:
-        run(options, wanted, emulator)
+        run(options, wanted, emulator, data_dir)
     finally:
         stop(emulator.process)
         drop_database()
@@ -613,7 +690,7 @@ def main() -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def run(options, wanted: list[str], emulator: Emulator) -> None:
+def run(options, wanted: list[str], emulator: Emulator, folder: Path) -> None:
     from django.db import connection
 
     from pregonero.sending.services import send_start
@@ -651,7 +728,7 @@ def run(options, wanted: list[str], emulator: Emulator) -> None:
               f"({measured / 80 - 1:+.1%}; target ±3 %); 130429 answers: {throttled} (target 0)")
     if "webhooks" in wanted:
         measure_webhooks(campaign, options.messages, options.webhook_concurrency, options.web_workers,
-                         options.webhook_batch)
+                         options.webhook_batch, folder)
 
 
 if __name__ == "__main__":
