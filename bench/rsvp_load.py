@@ -30,13 +30,11 @@ reverse proxy (production) connections to gunicorn are short anyway, which is wh
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import random
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import string
@@ -47,6 +45,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from loadkit import WRK_REPORT, stop, wrk_result
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "pregonero_rsvp_bench"
@@ -59,12 +59,6 @@ LUA = """
 local mode, secret, nthreads = "%(mode)s", "%(secret)s", %(threads)d
 local tokens = {%(tokens)s}
 local answers = {%(answers)s}
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
 
 function init(args)
   -- each wrk thread takes its own share of the tokens, so two requests never race on one invitation
@@ -87,26 +81,6 @@ function request()
   local body = "csrfmiddlewaretoken=" .. secret .. "&answer=" .. answer .. "&companions=" .. companions
   return wrk.format("POST", "/i/" .. token, {["Cookie"] = "csrftoken=" .. secret,
                     ["Content-Type"] = "application/x-www-form-urlencoded"}, body)
-end
-
-function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local counts = {}
-  for _, thread in ipairs(threads) do
-    for code, n in pairs(thread:get("statuses")) do counts[code] = (counts[code] or 0) + n end
-  end
-  local parts = {}
-  for code, n in pairs(counts) do table.insert(parts, string.format('"%%s": %%d', code, n)) end
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "connect": %%d, "read": %%d, "write": %%d, '
-    .. '"status": %%d, "timeout": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d, '
-    .. '"statuses": {%%s}}\\n', summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    table.concat(parts, ", ")))
 end
 """
 
@@ -214,23 +188,13 @@ def web_server(port: int, options) -> subprocess.Popen:
     raise SystemExit(f"gunicorn: nothing listens on port {port}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def wrk_script(folder: Path, mode: str, pairs: list[tuple[str, str]], threads: int) -> Path:
     path = folder / f"{mode}.lua"
     path.write_text(LUA % {
         "mode": mode, "secret": CSRF_SECRET, "threads": threads,
         "tokens": ",".join(f'"{token}"' for token, _answer in pairs),
         "answers": ",".join(f'"{answer}"' for _token, answer in pairs),
-    })
+    } + WRK_REPORT)
     return path
 
 
@@ -238,14 +202,7 @@ def wrk(port: int, script: Path, seconds: int, options) -> dict:
     command = ["wrk", "-t", str(options.wrk_threads), "-c", str(options.connections), "-d", f"{seconds}s",
                "--timeout", "2s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    bad = sum(n for code, n in result["statuses"].items() if not 200 <= int(code) < 400)
-    result["errors"] = bad + result["connect"] + result["read"] + result["write"] + result["timeout"]
-    return result
+    return wrk_result(done.stdout, done.stderr, done.returncode)
 
 
 def cpu_seconds(pids: list[int]) -> float:

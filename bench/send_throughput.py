@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from loadkit import WRK_REPORT, stop, wrk_result
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "pregonero_send_bench"
 TOKEN, APP_SECRET, PHONE_ID, WABA_ID = "bench-token", "bench-app-secret", "106540352242922", "102290129340398"
@@ -111,16 +113,6 @@ def drop_database() -> None:
 
 def pregonero(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pregonero", *args], env=os.environ, **kwargs)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
@@ -475,11 +467,7 @@ def status_bodies(campaign, status: str, per_post: int) -> list[tuple[bytes, str
 WEBHOOK_LUA = """
 -- Meta's side: the signed POSTs, one per line of the bodies file (their signatures in the other), each sent once,
 -- in order; with no files, or past the last body, the GET handshake (which stores nothing).
-local handshake, bodies, signatures, threads = "%(handshake)s", {}, {}, {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
+local handshake, bodies, signatures = "%(handshake)s", {}, {}
 
 function init(args)
   sent, statuses = 0, {}
@@ -497,31 +485,7 @@ function request()
   return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json",
                     ["X-Hub-Signature-256"] = signatures[body], ["User-Agent"] = "facebookexternalua"}, bodies[body])
 end
-
-function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local parts = {}
-  for code, n in pairs(threads[1]:get("statuses")) do table.insert(parts, string.format('"%%s": %%d', code, n)) end
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "errors": %%d, "p99_us": %%d, '
-    .. '"statuses": {%%s}}\\n', summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(99), table.concat(parts, ", ")))
-end
 """
-
-
-def wrk_result(process: subprocess.Popen) -> dict:
-    stdout, stderr = process.communicate()
-    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-    if not lines:
-        raise SystemExit(f"wrk failed ({process.returncode}):\n{stdout}\n{stderr}")
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    result["bad"] = result["errors"] + sum(n for code, n in result["statuses"].items() if code != "200")
-    return result
 
 
 def webhook_load(port: int, concurrency: int, folder: Path, bodies: list[tuple[bytes, str]] | None = None,
@@ -536,7 +500,8 @@ def webhook_load(port: int, concurrency: int, folder: Path, bodies: list[tuple[b
 
     script = folder / "webhooks.lua"
     script.write_text(WEBHOOK_LUA % {"path": "/webhooks/whatsapp/", "handshake": (
-        f"/webhooks/whatsapp/?hub.mode=subscribe&hub.challenge=1&hub.verify_token={settings.WHATSAPP_VERIFY_TOKEN}")})
+        f"/webhooks/whatsapp/?hub.mode=subscribe&hub.challenge=1&hub.verify_token={settings.WHATSAPP_VERIFY_TOKEN}")}
+        + WRK_REPORT)
     arguments = []
     if bodies:
         (folder / "bodies").write_bytes(b"\n".join(body for body, _signature in bodies) + b"\n")
@@ -549,8 +514,8 @@ def webhook_load(port: int, concurrency: int, folder: Path, bodies: list[tuple[b
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not bodies:
-        result = wrk_result(process)
-        return result["requests"] / (result["duration_us"] / 1e6), result
+        result = wrk_result(*process.communicate(), process.returncode)
+        return result["rps"], result
     # The load is over when what is stored stops growing with wrk past the last body (counted every 50 ms); its
     # time is the last growth. A POST whose connection failed is lost, as Meta would retry it: wrk counts it among
     # its errors.
@@ -567,9 +532,10 @@ def webhook_load(port: int, concurrency: int, folder: Path, bodies: list[tuple[b
                 break
     finally:
         process.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
-    result = wrk_result(process)
+    stdout, stderr = process.communicate()
+    result = wrk_result(stdout, stderr)  # wrk's exit status after SIGINT says nothing
     result["lost"] = len(bodies) - count
-    if result["lost"] > result["bad"]:
+    if result["lost"] > result["errors"]:
         raise SystemExit(f"webhooks: {count:,} of {len(bodies):,} stored; wrk: {result}")
     return count / (grew - started), result
 
