@@ -1,13 +1,18 @@
 """Steps 4–6: the completeness check, the information request and its answer, proofs and the visto bueno."""
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
 from pregonero.campaigns import services
 from pregonero.campaigns.models import Campaign, InfoRequest, Proof, State
 from pregonero.directory.models import Sector
+
+from test_request_forms import png_bytes
 
 
 def detail(client, campaign):
@@ -81,6 +86,30 @@ def test_the_requester_answer_returns_the_request_to_social_media(client, people
     info = InfoRequest.objects.get(campaign=campaign)
     assert (info.answer, info.answered_by) == ("Fecha límite agregada", people.requester)
     assert people.social_media.notifications.filter(campaign=campaign, audit_entry__action="campaign.provide_info").exists()
+
+
+def test_an_answer_that_fails_after_storing_its_image_leaves_no_file(client, people, make_campaign, settings,
+                                                                     monkeypatch):
+    campaign = make_campaign(state=State.AUTHORIZED)
+    services.campaign_request_info(campaign=campaign, actor=people.social_media, missing=["Imagen"], comment="")
+    media = Path(settings.MEDIA_ROOT)
+    before = {path for path in media.rglob("*") if path.is_file()}
+
+    def notify_fails(**kwargs):  # the last step of the answer's transaction, after the image was written
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(services, "notify", notify_fails)
+    client.force_login(people.requester)
+    data = {
+        "title": campaign.title, "starts_at": timezone.localtime(campaign.starts_at).strftime("%Y-%m-%dT%H:%M"),
+        "venue": campaign.venue, "message_text": campaign.message_text, "answer": "Va la imagen",
+        "expected_state": State.INFO_REQUESTED,
+        "invitation_image": SimpleUploadedFile("invitacion.png", png_bytes(), content_type="image/png"),
+    }
+    with pytest.raises(ConnectionError):
+        client.post(reverse("campaigns:answer", args=[campaign.folio]), data)
+    assert not campaign.attachments.exists()
+    assert {path for path in media.rglob("*") if path.is_file()} == before
 
 
 def test_an_invalid_answer_changes_nothing(client, people, make_campaign):

@@ -1,11 +1,14 @@
 """What the assistant does around a registration: remembering a sender for a department, sending a failed
 acknowledgement again, and adding a later message to the request it is about."""
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from pregonero.campaigns.models import Attachment, AuditEntry, Campaign, FolioCounter, Notification, State
+from pregonero.intake import services as intake_services
 from pregonero.intake.models import AckFailure, Draft, KnownSender
 from pregonero.intake.services import draft_contents, match_department
 
@@ -272,6 +275,47 @@ def test_a_hostile_file_in_a_follow_up_stops_it_and_nothing_is_written(client, p
     assert "no corresponde a un archivo .png válido" in unescaped(response)
     assert not Attachment.objects.filter(campaign=campaign).exists() and AuditEntry.objects.count() == entries
     assert Draft.objects.get(pk=reply.draft_id).status == Draft.Status.OPEN
+
+
+def files_on_disk(settings) -> set[str]:
+    media = Path(settings.MEDIA_ROOT)
+    return {str(path.relative_to(media)) for path in media.rglob("*") if path.is_file()}
+
+
+def test_a_follow_up_that_fails_after_storing_its_files_leaves_none_on_disk(client, people, follow_up, settings,
+                                                                          monkeypatch):
+    campaign, reply = follow_up
+    before = files_on_disk(settings)
+
+    def notify_fails(**kwargs):  # the last step of the transaction, after the files were written
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(intake_services, "notify", notify_fails)
+    with pytest.raises(ConnectionError):
+        client.post(reverse("intake:follow_up", args=[reply.draft_id]),
+                    follow_up_data(reply, **{"oficio.pdf": "scan", "invitacion.png": "image"}))
+    assert not Attachment.objects.filter(campaign=campaign).exists()
+    assert files_on_disk(settings) == before
+    assert Draft.objects.get(pk=reply.draft_id).status == Draft.Status.OPEN
+
+
+def test_a_registration_that_fails_after_its_request_was_created_leaves_no_files(client, people, receive_email,
+                                                                              settings, monkeypatch):
+    """The request and its files are written by campaign_create, inside the registration's transaction; a failure
+    after that rolls both back, and the files go too."""
+    received = receive_email(files=[("oficio.pdf", "application/pdf", PDF)])
+    before = files_on_disk(settings)
+
+    def turn_fails(**kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(intake_services, "campaign_transition", turn_fails)
+    client.force_login(people.assistant)
+    with pytest.raises(ConnectionError):
+        client.post(reverse("intake:register", args=[received.draft_id]),
+                    {**register_data(received.draft), **carry(received, **{"oficio.pdf": "scan"})})
+    assert not Campaign.objects.exists() and not Attachment.objects.exists()
+    assert files_on_disk(settings) == before
 
 
 @pytest.mark.parametrize("state", [State.CLOSED, State.REJECTED, State.CANCELLED])

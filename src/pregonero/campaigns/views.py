@@ -234,10 +234,11 @@ def campaign_answer(request, folio):
                 attachment.store(campaign=locked, actor=request.user)
 
         def action():
-            services.campaign_provide_info(
-                campaign=campaign, actor=request.user, answer=form.cleaned_data["answer"], save_changes=save_changes,
-                expected_state=form.cleaned_data["expected_state"],
-            )
+            with services.uploads_undone_on_failure():
+                services.campaign_provide_info(
+                    campaign=campaign, actor=request.user, answer=form.cleaned_data["answer"],
+                    save_changes=save_changes, expected_state=form.cleaned_data["expected_state"],
+                )
 
         if run_action(request, campaign, action):
             messages.success(request, _("Información enviada a Redes Sociales y Difusión."))

@@ -28,7 +28,13 @@ from pregonero.accounts.models import Department
 from pregonero.accounts.roles import Role
 from pregonero.campaigns.models import AttachmentKind, AuditEntry, Campaign, Channel
 from pregonero.campaigns.notifications import notify
-from pregonero.campaigns.services import NewAttachment, audit_log, campaign_create, campaign_transition
+from pregonero.campaigns.services import (
+    NewAttachment,
+    audit_log,
+    campaign_create,
+    campaign_transition,
+    uploads_undone_on_failure,
+)
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, extension_of, validate_upload
 from pregonero.campaigns.workflow import waiting_roles
 from pregonero.directory.normalize import normalize_phone
@@ -371,7 +377,7 @@ def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_
     if registered:
         return registered[0].campaign, False
     carried = _carried_attachments(draft, attachment_choices)
-    with transaction.atomic():
+    with uploads_undone_on_failure(), transaction.atomic():
         locked = Draft.objects.select_for_update().get(pk=draft.pk)
         if locked.campaign_id and locked.campaign.submission_key == submission_key:
             return locked.campaign, False
@@ -591,7 +597,7 @@ def draft_follow_up(*, draft: Draft, actor, attachment_choices=(), seen=None) ->
     registered with `campaign` empty and `follows_up` naming the request. Only while the request is open."""
     _require_assistant(actor)
     carried = _carried_attachments(draft, attachment_choices)
-    with transaction.atomic():
+    with uploads_undone_on_failure(), transaction.atomic():
         locked = _locked(draft, allowed=(Draft.Status.OPEN,))
         _require_seen(locked, seen, _("Revíselo y vuelva a agregarlo."))
         if locked.follows_up_id is None:
