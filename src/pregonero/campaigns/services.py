@@ -5,9 +5,7 @@ conditional update (so of two people acting at once exactly one wins), writes th
 notifications, all in one transaction; e-mail goes out after commit.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pregonero.accounts.roles import Role
+from pregonero.filestore import files_removed_on_failure, remove_on_failure
 
 from .models import Attachment, AuditEntry, Campaign, FolioCounter, InfoRequest, Proof
 from .notifications import notify
@@ -106,7 +105,7 @@ def campaign_create(*, actor, fields: dict, sectors=(), attachments=(), submissi
     if existing:
         return existing, False
     try:
-        with uploads_undone_on_failure(), transaction.atomic():
+        with files_removed_on_failure(), transaction.atomic():
             campaign = Campaign.objects.create(
                 folio=next_folio(timezone.localdate().year), created_by=actor, submission_key=submission_key, **fields
             )
@@ -156,34 +155,10 @@ def campaign_provide_info(*, campaign, actor, answer: str, save_changes: Callabl
     )
 
 
-_stored_files: ContextVar[list | None] = ContextVar("stored_files", default=None)
-
-
-@contextmanager
-def uploads_undone_on_failure() -> Iterator[None]:
-    """Wraps a transaction that stores attachments: when the block fails, the files ``NewAttachment.store`` wrote
-    in it are deleted again. Their rows roll back with the transaction, and a file no row names would stay on
-    disk for good, out of reach of the retention rules. Blocks nest: an inner block's files stay in the outer
-    block's keeping until it ends."""
-    outer, written = _stored_files.get(), []
-    token = _stored_files.set(written)
-    try:
-        yield
-    except BaseException:
-        for file in written:
-            file.storage.delete(file.name)
-        raise
-    else:
-        if outer is not None:
-            outer.extend(written)
-    finally:
-        _stored_files.reset(token)
-
-
 @dataclass(frozen=True)
 class NewAttachment:
-    """An upload that passed validation, stored only inside the transaction that registers it (wrapped in
-    ``uploads_undone_on_failure``)."""
+    """An upload that passed validation, stored only inside the transaction that registers it (in a
+    ``files_removed_on_failure`` block)."""
 
     kind: str
     upload: UploadedFile
@@ -194,8 +169,7 @@ class NewAttachment:
             campaign=campaign, kind=self.kind, file=self.upload, original_name=self.upload.name[-255:],
             content_type=self.accepted.content_type, size=self.upload.size, uploaded_by=actor,
         )
-        if (written := _stored_files.get()) is not None:
-            written.append(attachment.file)
+        remove_on_failure(attachment.file)
         return attachment
 
 

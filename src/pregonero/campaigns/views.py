@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from pregonero.accounts.roles import Role
 from pregonero.directory.permissions import can_see_directory
+from pregonero.filestore import files_removed_on_failure
 from pregonero.sending.templates_sync import TemplateSyncError, sync_summary, templates_sync
 
 from . import services
@@ -234,7 +235,7 @@ def campaign_answer(request, folio):
                 attachment.store(campaign=locked, actor=request.user)
 
         def action():
-            with services.uploads_undone_on_failure():
+            with files_removed_on_failure():
                 services.campaign_provide_info(
                     campaign=campaign, actor=request.user, answer=form.cleaned_data["answer"],
                     save_changes=save_changes, expected_state=form.cleaned_data["expected_state"],

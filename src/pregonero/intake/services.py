@@ -12,13 +12,11 @@ request after all).
 
 import logging
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -28,16 +26,11 @@ from pregonero.accounts.models import Department
 from pregonero.accounts.roles import Role
 from pregonero.campaigns.models import AttachmentKind, AuditEntry, Campaign, Channel
 from pregonero.campaigns.notifications import notify
-from pregonero.campaigns.services import (
-    NewAttachment,
-    audit_log,
-    campaign_create,
-    campaign_transition,
-    uploads_undone_on_failure,
-)
+from pregonero.campaigns.services import NewAttachment, audit_log, campaign_create, campaign_transition
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, extension_of, validate_upload
 from pregonero.campaigns.workflow import waiting_roles
 from pregonero.directory.normalize import normalize_phone
+from pregonero.filestore import files_removed_on_failure
 
 from .models import Draft, IncomingAttachment, IncomingMessage, KnownSender, Source
 
@@ -224,27 +217,6 @@ def one_sender_at_a_time(source: str, address: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [SENDER_LOCK_SPACE, f"{source}:{address}"])
 
 
-@contextmanager
-def files_removed_on_failure():
-    """For a block that writes files before its rows commit (storage is not transactional): yields
-    save(field_file, name, content); when the block raises, the files it saved are deleted again."""
-    written = []
-
-    def save(field_file, name: str, content: bytes) -> None:
-        field_file.save(name, ContentFile(content), save=False)
-        written.append((field_file.storage, field_file.name))
-
-    try:
-        yield save
-    except BaseException:
-        for storage, name in written:
-            try:
-                storage.delete(name)
-            except OSError:
-                log.warning("a file of an incoming message that was not stored could not be deleted")
-        raise
-
-
 # --------------------------------------------------------------------------- the assistant's decisions
 #
 # Every decision locks the draft row first (select_for_update), so of two clicks at once exactly one decides and
@@ -377,7 +349,7 @@ def draft_register(*, draft: Draft, actor, fields: dict, sectors=(), attachment_
     if registered:
         return registered[0].campaign, False
     carried = _carried_attachments(draft, attachment_choices)
-    with uploads_undone_on_failure(), transaction.atomic():
+    with files_removed_on_failure(), transaction.atomic():
         locked = Draft.objects.select_for_update().get(pk=draft.pk)
         if locked.campaign_id and locked.campaign.submission_key == submission_key:
             return locked.campaign, False
@@ -597,7 +569,7 @@ def draft_follow_up(*, draft: Draft, actor, attachment_choices=(), seen=None) ->
     registered with `campaign` empty and `follows_up` naming the request. Only while the request is open."""
     _require_assistant(actor)
     carried = _carried_attachments(draft, attachment_choices)
-    with uploads_undone_on_failure(), transaction.atomic():
+    with files_removed_on_failure(), transaction.atomic():
         locked = _locked(draft, allowed=(Draft.Status.OPEN,))
         _require_seen(locked, seen, _("Revíselo y vuelva a agregarlo."))
         if locked.follows_up_id is None:

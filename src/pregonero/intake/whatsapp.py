@@ -31,6 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from pregonero.campaigns.uploads import SPREADSHEET_TYPES, clean_filename, extension_of
+from pregonero.filestore import files_removed_on_failure
 from pregonero.rsvp.confirmations import whatsapp_ids
 from pregonero.sending.channels.base import SendError, mask_phone
 from pregonero.taskqueue import enqueue_with
@@ -42,7 +43,7 @@ from pregonero.sending.models import InboundMessage
 from pregonero.sending.services import TEMPLATE_LANGUAGE
 
 from .models import Draft, IncomingAttachment, IncomingMessage, Source
-from .services import Incoming, files_removed_on_failure, match_department, record_incoming
+from .services import Incoming, match_department, record_incoming
 
 log = logging.getLogger(__name__)
 
