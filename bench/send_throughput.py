@@ -15,12 +15,13 @@ whatsapp-emulator`), so it never shares the engine's GIL. Steps (issue 4):
     then real `pregonero worker` processes (1, and 2 on PostgreSQL); targets ≥ 1,000 msg/s and ≥ 70 % of (a);
 (c) with WHATSAPP_RATE_LIMIT=80 and the emulator at 80 msg/s (its default burst), 2,000 messages: the rate from
     the emulator's acceptance timestamps (target 80 ± 3 %) and its count of 130429 answers (target 0);
-(d) webhooks: signed status POSTs built as the emulator builds them, to gunicorn serving Pregonero (sync workers,
-    as bench/rsvp_load.py runs it), from wrk (Debian package wrk; as bench/rsvp_load.py loads the guest's page:
-    aiohttp cost the shared cores five times its CPU): first the floor (the same URL's GET handshake: every
-    middleware, no database), then one event per POST (target ≥ 2,000 events/s received), then
-    `pregonero worker --no-dispatcher` applying what was stored until every message is `delivered`; then the
-    same with --webhook-batch statuses per POST, as Meta may batch them (reference §5.2: not guaranteed).
+(d) webhooks: signed status POSTs built as the emulator builds them, to gunicorn serving Pregonero (sync workers
+    as bench/rsvp_load.py runs them, 4 × cores: see --web-workers), from wrk (Debian package wrk; as
+    bench/rsvp_load.py loads the guest's page: aiohttp cost the shared cores five times its CPU): first the floor
+    (the same URL's GET handshake: every middleware, no database), then one event per POST (target ≥ 2,000
+    events/s received), then `pregonero worker --no-dispatcher` applying what was stored until every message is
+    `delivered`; then the same with --webhook-batch statuses per POST, as Meta may batch them (reference §5.2:
+    not guaranteed).
 Beside the figures: the CPU each message or event cost in each process (from /proc) and the load average.
 """
 
@@ -624,8 +625,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", default=None,
                         help="worker process counts of step (b); by default 1, and 2 on PostgreSQL (SQLite has one "
                              "worker: its writers queue for one lock)")
-    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1),
-                        help="gunicorn worker processes of step (d)")
+    parser.add_argument("--web-workers", type=int, default=4 * (os.cpu_count() or 1),
+                        help="gunicorn worker processes of step (d): each POST waits for its commit's WAL flush, and "
+                             "2 × cores sync workers left the cores idle meanwhile (1,725–2,107 against 2,150 events/s "
+                             "with 8 on PostgreSQL); production runs 12 requests at once (gthread 3 × 4)")
     parser.add_argument("--webhook-concurrency", type=int, default=50)
     parser.add_argument("--only", choices=["send", "paced", "webhooks"], action="append")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process engine run")
