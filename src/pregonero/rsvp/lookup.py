@@ -1,11 +1,10 @@
 """A guest's invitation with its campaign and contact, in one statement built once per database connection.
 
 Every guest page and every answer starts with this lookup, and every answer reads the row again under its lock
-(``invitation_locked``). Through the ORM, `select_related(...).get(token=…)`
-spent about 1 ms of CPU per request composing the same three-table SELECT and turning its row into objects,
-while executing the statement cost a tenth of that (bench/rsvp_load.py --cpu). So the statement is composed
-once per connection from the models' own metadata and its rows become objects as the ORM makes them
-(`pregonero.rawrows`).
+(``invitation_locked``). Through the ORM, `select_related(...).get(token=…)` spent about 1 ms of CPU per request
+composing the same three-table SELECT and turning its row into objects, while executing the statement cost a
+tenth of that (bench/rsvp_load.py --cpu). So the statement is composed once per connection from the models' own
+metadata and its rows become objects as the ORM makes them (`pregonero.rawrows`).
 """
 
 from weakref import WeakKeyDictionary
