@@ -291,8 +291,8 @@ def cpu_profile(pairs: list[tuple[str, str]], count: int) -> None:
     read, written = pairs[:len(pairs) // 2], pairs[len(pairs) // 2:]
 
     def answer(seeded: str, n: int) -> str:
-        first = "declined" if seeded == "attending" else "attending"
-        return first if n // len(written) % 2 == 0 else {"attending": "declined", "declined": "attending"}[first]
+        first, then = ("declined", "attending") if seeded == "attending" else ("attending", "declined")
+        return first if n // len(written) % 2 == 0 else then
 
     steps = {
         "bare": (read, lambda pair, n: client.get(f"/bench/bare/{pair[0]}")),

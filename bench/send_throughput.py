@@ -493,7 +493,7 @@ def webhook_load(port: int, concurrency: int, folder: Path, bodies: list[tuple[b
                  seconds: float = 10) -> tuple[float, dict]:
     """wrk on loopback, as bench/rsvp_load.py loads the guest's page: the client costs the shared cores a fifth of
     what aiohttp's did (0.1 against 0.5 ms a request), which the server had been paying for. With ``bodies``: each
-    sent once, and the seconds until the last one is stored (the events' ids counted every 50 ms); without: the
+    sent once, and the seconds until the last one is stored (the stored events counted every 50 ms); without: the
     GET handshake for ``seconds``, and its requests/s. Returns that figure and wrk's result."""
     from django.conf import settings
 
