@@ -35,8 +35,12 @@ test: setup-dev
 test-pg: setup-dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/pregonero} $(PY) -m pytest
 
+# English is translated by hand; es-MX is the source language, so each new entry gets its own text (msgen), which
+# the office may reword in the .po (see its header).
 messages: setup-dev
-	cd src/pregonero && ../../$(PREGONERO) makemessages -l en --no-obsolete && ../../$(PREGONERO) compilemessages -l en
+	cd src/pregonero && ../../$(PREGONERO) makemessages -l en -l es_MX --no-obsolete --no-location \
+	  && msgen --force-po -o locale/es_MX/LC_MESSAGES/django.po locale/es_MX/LC_MESSAGES/django.po \
+	  && ../../$(PREGONERO) compilemessages -l en -l es_MX
 
 clean:
 	rm -rf $(VENV) var

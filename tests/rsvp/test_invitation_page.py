@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -90,6 +91,27 @@ def test_the_date_and_time_are_cancuns(client, people, make_campaign):
 def test_the_page_is_one_query(client, guest, django_assert_num_queries):
     with django_assert_num_queries(1):
         assert client.get(page_url(guest)).status_code == 200
+
+
+def test_with_persistent_connections_each_guest_still_sees_their_own_page_and_answer(client, campaign, guest,
+                                                                                      monkeypatch, after_commit):
+    """On PostgreSQL the lookups are prepared once per connection when connections persist (rsvp/lookup.py)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps its own statement cache; nothing is prepared by name")
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
+    others = list(Invitation.objects.filter(campaign=campaign).exclude(pk=guest.pk).select_related("contact"))
+    for invitation in [guest, *others, guest]:
+        page = text_of(client.get(page_url(invitation)))
+        assert str(invitation.contact) in page
+        assert all(str(other.contact) not in page for other in [guest, *others] if other != invitation)
+    with after_commit(execute=True):
+        client.post(page_url(others[0]), {"answer": "declined"})
+    assert "Usted indicó que no podrá asistir." in text_of(client.get(page_url(others[0])))
+    assert "Usted indicó que no podrá asistir." not in text_of(client.get(page_url(guest)))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'pregonero%%' ORDER BY name")
+        assert [name for (name,) in cursor.fetchall()] == ["pregonero_invitation_by_token",
+                                                          "pregonero_invitation_locked"]
 
 
 def test_confirming_with_a_companion_shows_the_choice_the_qr_and_sends_the_email(client, guest, inbox, after_commit):

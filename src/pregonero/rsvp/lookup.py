@@ -5,6 +5,13 @@ Every guest page and every answer starts with this lookup, and every answer read
 composing the same three-table SELECT and turning its row into objects, while executing the statement cost a
 tenth of that (bench/rsvp_load.py --cpu). So the statement is composed once per connection from the models' own
 metadata and its rows become objects as the ORM makes them (`pregonero.rawrows`).
+
+On PostgreSQL with persistent connections (DB_CONN_MAX_AGE) each statement is also prepared once per connection:
+planning the three-table join took PostgreSQL four times as long as running it (pgbench: 2,200 lookups/s planned
+each time, 11,700/s prepared), which made a page cost the database more than twice what the bare view's one-table
+read did (bench/rsvp_load.py). A prepared statement lives as long as its session, whatever transactions roll
+back; behind a pooler in transaction mode, set DB_CONN_MAX_AGE=0 (Django's own default keeps psycopg from
+preparing for the same reason).
 """
 
 from weakref import WeakKeyDictionary
@@ -21,6 +28,7 @@ from .models import Invitation
 JOINED = (("i", Invitation, None), ("c", Campaign, "campaign"), ("k", Contact, "contact"))
 
 _plans: WeakKeyDictionary = WeakKeyDictionary()
+_prepared: WeakKeyDictionary = WeakKeyDictionary()  # psycopg connection → the statements prepared in its session
 
 
 class _Plan:
@@ -34,10 +42,30 @@ class _Plan:
             f"INNER JOIN {campaign} c ON c.{quote('id')} = i.{quote('campaign_id')} "
             f"INNER JOIN {contact} k ON k.{quote('id')} = i.{quote('contact_id')} "
         )
-        self.by_token = f"{select}WHERE i.{quote('token')} = %s"
+        by_token = f"{select}WHERE i.{quote('token')} = %s"
         # The invitation's row only: an answer must not wait for another answer to the same campaign.
         lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
-        self.locked = f"{select}WHERE i.{quote('id')} = %s{lock}"
+        locked = f"{select}WHERE i.{quote('id')} = %s{lock}"
+        self.statements = {"by_token": by_token, "locked": locked}
+        # (name, PREPARE statement) of each; the names are ours, the parameter is $1.
+        self.prepare = {
+            "by_token": ("pregonero_invitation_by_token", f"PREPARE pregonero_invitation_by_token (text) AS "
+                                                          f"{by_token.replace('%s', '$1')}"),
+            "locked": ("pregonero_invitation_locked", f"PREPARE pregonero_invitation_locked (bigint) AS "
+                                                      f"{locked.replace('%s', '$1')}"),
+        } if connection.vendor == "postgresql" else {}
+
+    def execute(self, cursor, connection, statement: str, key) -> None:
+        # A connection per request (CONN_MAX_AGE 0) would pay a PREPARE each time for one EXECUTE.
+        if statement not in self.prepare or connection.settings_dict["CONN_MAX_AGE"] == 0:
+            cursor.execute(self.statements[statement], [key])
+            return
+        name, prepare = self.prepare[statement]
+        done = _prepared.setdefault(connection.connection, set())
+        if statement not in done:
+            cursor.execute(prepare)
+            done.add(statement)
+        cursor.execute(f"EXECUTE {name} (%s)", [key])
 
 
 def invitation_by_token(token: str) -> Invitation | None:
@@ -58,7 +86,7 @@ def _fetch(statement: str, key) -> Invitation | None:
     if plan is None:
         plan = _plans[connection] = _Plan(connection)
     with connection.cursor() as cursor:
-        cursor.execute(getattr(plan, statement), [key])
+        plan.execute(cursor, connection, statement, key)
         row = cursor.fetchone()
     if row is None:
         return None
