@@ -6,9 +6,10 @@
 
 Works in its own PostgreSQL database (pregonero_rsvp_bench, created and dropped; only the server and
 credentials of DATABASE_URL are used). It seeds a campaign in `sending` with --invitations guests (bulk inserts;
-60 % pending, 30 % attending — their page carries the door QR — 10 % declined), starts gunicorn with DEBUG off and
-persistent database connections (bench/rsvp_site.py: Pregonero's settings plus the bare view), and loads it
-from wrk on loopback, rotating over every token so no row is hot:
+60 % pending, 30 % attending — their page carries the door QR, kept on the row as their confirmations keep it —
+10 % declined), starts gunicorn with DEBUG off and persistent database connections (bench/rsvp_site.py:
+Pregonero's settings plus the bare view), and loads it from wrk on loopback, rotating over every token so no
+row is hot:
 
 (1) bare view: a plain Django view that reads one invitation by token and renders a tiny template;
 (2) the invitation page, GET /i/<token>;
@@ -142,6 +143,7 @@ def seed(count: int) -> list[tuple[str, str]]:
     from pregonero.campaigns.models import Campaign, State
     from pregonero.directory.models import Contact
     from pregonero.rsvp.models import Invitation
+    from pregonero.rsvp.qr import keep_page_qr
 
     now = timezone.now()
     user = User.objects.create(username="bench")
@@ -164,6 +166,9 @@ def seed(count: int) -> list[tuple[str, str]]:
                    answered_via=Invitation.Via.BUTTON if n % 10 >= 6 else "",
                    answered_at=now if n % 10 >= 6 else None)
         for n, contact in enumerate(contacts))
+    for invitation in invitations:  # as each attending answer's confirmation did (rsvp.confirmations)
+        if invitation.answer == Invitation.Answer.ATTENDING:
+            keep_page_qr(invitation)
     pairs = [(invitation.token, invitation.answer) for invitation in invitations]
     random.Random(1).shuffle(pairs)  # requests do not walk the table in insertion order
     return pairs

@@ -16,7 +16,7 @@ from pregonero.devtools.demo import demo_ready_campaign
 from pregonero.directory.guestlists import guest_list_for
 from pregonero.directory.models import Contact
 from pregonero.rsvp.models import AnswerRecord, Invitation
-from pregonero.rsvp.qr import checkin_code, qr_png
+from pregonero.rsvp.qr import checkin_code, page_qr_svg, qr_png
 from pregonero.sending.models import Message
 from pregonero.sending.services import send_start
 
@@ -135,6 +135,21 @@ def test_confirming_with_a_companion_shows_the_choice_the_qr_and_sends_the_email
     assert qr["Content-ID"] == "<qr-entrada@pregonero>" and 'src="cid:qr-entrada@pregonero"' in html
     assert qr.get_content() == qr_png(guest)  # the same code the door scans
     assert checkin_code(guest).startswith("PRG1-")
+
+
+def test_the_confirmation_keeps_the_pages_qr_and_a_stale_one_is_never_shown(client, guest, after_commit, settings):
+    with after_commit(execute=True):
+        client.post(page_url(guest), {"answer": "attending", "companions": "0"})
+    guest.refresh_from_db()
+    assert guest.qr_code == checkin_code(guest) and guest.qr_svg.startswith("<svg")
+    assert guest.qr_svg in client.get(page_url(guest)).content.decode()  # the kept picture, not a new drawing
+
+    # A new SECRET_KEY signs every code anew: the kept picture no longer opens the door and must not be shown.
+    kept = guest.qr_svg
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+    html = client.get(page_url(guest)).content.decode()
+    assert checkin_code(guest) != guest.qr_code
+    assert kept not in html and page_qr_svg(guest) in html  # drawn for the code the door now accepts
 
 
 def test_declining_shows_the_choice_without_a_qr(client, guest, inbox, after_commit):

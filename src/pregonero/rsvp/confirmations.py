@@ -28,7 +28,7 @@ from pregonero.sending.models import InboundMessage
 from pregonero.sending.services import rsvp_link
 
 from .models import AnswerRecord, Invitation
-from .qr import qr_png
+from .qr import keep_page_qr, qr_png
 from .services import answer_deadline, answer_summary, guest_refusal
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ def answer_confirm(record_id: int) -> dict:
             answer=record.answer, companions=record.companions).exists():
         return {"skipped": "superseded"}
     invitation, contact = record.invitation, record.invitation.contact
+    if invitation.answer == Invitation.Answer.ATTENDING:
+        keep_page_qr(invitation)  # the picture the page shows from now on
     sent = {}
     with translation.override(settings.LANGUAGE_CODE):
         context = confirmation_context(invitation)

@@ -37,6 +37,10 @@ class Invitation(models.Model):
     # Added at the door: a guest who came without being on the list.
     walk_in = models.BooleanField(_("llegó sin invitación"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The door QR as the guest's page shows it and the code it stands for, kept when the confirmation goes out
+    # (rsvp/qr.py): drawing it on each visit cost a confirmed guest's page more than the rest of it.
+    qr_code = models.CharField(max_length=64, blank=True, default="", editable=False)
+    qr_svg = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="one_invitation_per_guest")]

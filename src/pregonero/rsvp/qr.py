@@ -16,6 +16,7 @@ from .models import Invitation
 
 PREFIX = "PRG1"
 QR_MASK = 7  # the one segno picks most often for these codes
+PAGE_SCALE = 8  # pixels per module on the guest's page
 
 
 def _signature(invitation_id: int, token: str) -> str:
@@ -45,14 +46,29 @@ def _qr(code: str) -> segno.QRCode:
     return segno.make(code, error="m", mask=QR_MASK)
 
 
-def qr_svg(invitation: Invitation, scale: int = 6) -> str:
-    return _svg(checkin_code(invitation), scale)
+def page_qr_svg(invitation: Invitation) -> str:
+    """The QR on the guest's page: the picture kept on the invitation while it still stands for the invitation's
+    code (a new SECRET_KEY changes every code), else drawn now."""
+    code = checkin_code(invitation)
+    if invitation.qr_svg and invitation.qr_code == code:
+        return invitation.qr_svg
+    return _svg(code, PAGE_SCALE)
+
+
+def keep_page_qr(invitation: Invitation) -> None:
+    """Draws the page's QR once and keeps it on the invitation (the confirmation of an attending answer does this,
+    in the worker), so no visit of the guest's page has to draw it. Writes only those two columns."""
+    code = checkin_code(invitation)
+    if invitation.qr_svg and invitation.qr_code == code:
+        return
+    invitation.qr_code, invitation.qr_svg = code, _svg(code, PAGE_SCALE)
+    Invitation.objects.filter(pk=invitation.pk).update(qr_code=invitation.qr_code, qr_svg=invitation.qr_svg)
 
 
 @lru_cache(maxsize=4096)
 def _svg(code: str, scale: int) -> str:
-    # A guest opens their page several times (and the door list prints many): the picture of a code never
-    # changes, so each process draws it once. 4,096 codes of about 3 KB each at most.
+    # Drawn at most once per code in each process: the page's own visits before its confirmation was sent (the
+    # redirect after answering comes first), and the codes of a changed SECRET_KEY. About 1.5 KB each.
     buffer = io.BytesIO()
     _qr(code).save(buffer, kind="svg", scale=scale, border=2, xmldecl=False, svgns=True)
     return buffer.getvalue().decode()

@@ -38,7 +38,7 @@ from pregonero.sending.media import image_of
 from .calendar import invitation_ics
 from .models import Invitation
 from .lookup import invitation_by_token
-from .qr import qr_svg
+from .qr import page_qr_svg
 from .services import AnswerRefused, answer_deadline, answer_summary, guest_refusal, invitation_answer
 from .throttle import throttle_hit
 
@@ -139,7 +139,7 @@ def page_context(invitation: Invitation) -> dict:
         "map_url": f"https://www.google.com/maps/search/?api=1&query={quote_plus(place)}" if place else "",
         "deadline": answer_deadline(campaign), "refusal": guest_refusal(campaign),
         "summary": answer_summary(invitation),
-        "qr": mark_safe(qr_svg(invitation, scale=8)) if attending else "",  # segno's SVG of the QR  # nosec B308 B703
+        "qr": mark_safe(page_qr_svg(invitation)) if attending else "",  # segno's SVG of the QR  # nosec B308 B703
         "opted_out": contact.whatsapp_opt_out and contact.email_opt_out, "links": guest_links(invitation.token),
     }
 
