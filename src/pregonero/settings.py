@@ -173,6 +173,12 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # The guest's pages (rsvp/jinja2/): see pregonero/jinja.py for why they are Jinja2.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "pregonero.jinja.environment"},
+    },
 ]
 
 if PRODUCTION:

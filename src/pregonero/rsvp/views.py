@@ -42,6 +42,7 @@ from .qr import page_qr_svg
 from .services import AnswerRefused, answer_deadline, answer_summary, guest_refusal, invitation_answer
 from .throttle import throttle_hit
 
+GUEST_PAGES = "jinja2"  # the template engine of the guest's pages (pregonero/jinja.py)
 TEST_TOKEN_PREFIX = "prueba-"  # sending.prestart: the token of a test send to oneself
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -83,17 +84,17 @@ def missed(request) -> HttpResponse:
     """The one answer to every wrong link, whatever was wrong with it."""
     ip = request.META.get("REMOTE_ADDR", "")
     if not throttle_hit(f"invitation-miss:{ip}", MISS_LIMIT, MISS_WINDOW_SECONDS):
-        response = render(request, "rsvp/invitation_throttled.html", status=429)
+        response = render(request, "rsvp/invitation_throttled.html", status=429, using=GUEST_PAGES)
         response["Retry-After"] = str(MISS_WINDOW_SECONDS)
         return response
-    return render(request, "rsvp/invitation_missing.html", status=404)
+    return render(request, "rsvp/invitation_missing.html", status=404, using=GUEST_PAGES)
 
 
 def by_token(view):
     @wraps(view)
     def wrapper(request, token, *args, **kwargs):
         if token.startswith(TEST_TOKEN_PREFIX):  # the link of a test send to staff: no guest, nothing to count
-            return private(render(request, "rsvp/invitation_test.html"))
+            return private(render(request, "rsvp/invitation_test.html", using=GUEST_PAGES))
         invitation = guest_invitation(token)
         if invitation is None:
             return private(missed(request))
@@ -157,7 +158,7 @@ def invitation_page(request, invitation):
         else:
             return redirect(reverse("rsvp:invitation", args=[invitation.token]) + "?respuesta=1#answer")
     context = {**page_context(invitation), "error": error, "saved": bool(request.GET.get("respuesta"))}
-    return render(request, "rsvp/invitation.html", context, status=400 if error else 200)
+    return render(request, "rsvp/invitation.html", context, status=400 if error else 200, using=GUEST_PAGES)
 
 
 @require_http_methods(["GET"])
@@ -166,7 +167,7 @@ def invitation_image(request, invitation):
     """The campaign's invitation image (or the office's generic card), reachable only through a guest's link."""
     image = image_of(invitation.campaign)
     if not image.path.is_file():
-        return render(request, "rsvp/invitation_missing.html", status=404)
+        return render(request, "rsvp/invitation_missing.html", status=404, using=GUEST_PAGES)
     response = FileResponse(image.path.open("rb"), content_type=image.mime_type or "image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -176,7 +177,7 @@ def invitation_image(request, invitation):
 @by_token
 def invitation_calendar(request, invitation):
     if invitation.campaign.starts_at is None:
-        return render(request, "rsvp/invitation_missing.html", status=404)
+        return render(request, "rsvp/invitation_missing.html", status=404, using=GUEST_PAGES)
     response = HttpResponse(invitation_ics(invitation), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="evento.ics"'
     return response
@@ -190,7 +191,7 @@ def invitation_opt_out(request, invitation):
     if done:
         contact_opt_out(contact=invitation.contact, whatsapp=True, email=True,
                         source=f"Enlace personal: baja ({invitation.campaign.folio})")
-    return render(request, "rsvp/invitation_opt_out.html", {"invitation": invitation, "done": done})
+    return render(request, "rsvp/invitation_opt_out.html", {"invitation": invitation, "done": done}, using=GUEST_PAGES)
 
 
 def privacy_page(request, kind: str):
@@ -199,7 +200,7 @@ def privacy_page(request, kind: str):
     return render(request, "rsvp/invitation_privacy.html", {
         "notice": notice, "text": notice_text(notice) if notice else "", "contact_email": privacy_email(),
         "full": kind == PrivacyNotice.Kind.FULL,
-    })
+    }, using=GUEST_PAGES)
 
 
 def privacy(request):
