@@ -27,8 +27,9 @@ def url(name: str, *args) -> str:
 
 
 def environment(**options) -> Environment:
-    """Django's Jinja2 backend passes autoescaping (on), the loader and the undefined policy."""
-    env = Environment(**options)
+    """Django's Jinja2 backend passes the loader and the undefined policy; escaping is on whatever it passes."""
+    options.pop("autoescape", None)
+    env = Environment(autoescape=True, **options)
     env.globals.update(_=gettext, url=url, static=static, language=get_language, office_name=OFFICE_NAME)
     env.filters.update(linebreaks=linebreaks_filter, urlize=urlize, date=date, long_datetime=long_datetime)
     return env
