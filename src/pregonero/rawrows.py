@@ -19,9 +19,11 @@ class Columns:
     converters: list[tuple] = field(default_factory=list)  # (index, converters, column) where any apply
 
     @classmethod
-    def of(cls, model, connection, alias: str | None = None) -> "Columns":
+    def of(cls, model, connection, alias: str | None = None, only: tuple[str, ...] = ()) -> "Columns":
+        """``only``: these attribute names, the rest deferred on the instances (read from the database if touched,
+        as with the ORM's ``only()``)."""
         quote = connection.ops.quote_name
-        fields = model._meta.concrete_fields
+        fields = [f for f in model._meta.concrete_fields if not only or f.attname in only]
         prefix = f"{alias}." if alias else ""
         converters = []
         for index, model_field in enumerate(fields):
