@@ -1,3 +1,4 @@
+import gc
 import socket
 import threading
 
@@ -26,6 +27,11 @@ class Command(DatabaseWorkerCommand):
         apply_pending_events()
         # With INTAKE_IMAP_HOST set, a mailbox poll waits in the queue (each poll schedules the next one).
         mailbox_poll_schedule()
+        # What start-up made (Django's apps, URLs, translations…) lives as long as the process: frozen, out of the
+        # cyclic collector's sight, its collections walk only what the loops make (collector time per message in a
+        # 20,000-message send: 29–31 µs before, 20–24 µs frozen; bench/send_throughput.py).
+        gc.collect()
+        gc.freeze()
         if no_dispatcher or options.get("batch"):
             return super().handle(*args, **options)
         stop = threading.Event()
