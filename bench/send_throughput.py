@@ -217,7 +217,12 @@ def requeue(campaign, count: int | None = None) -> None:
 
     messages = Message.objects.filter(campaign=campaign)
     if count is not None:
-        messages = messages.filter(pk__in=list(messages.order_by("pk").values_list("pk", flat=True)[:count]))
+        chosen = list(messages.order_by("pk").values_list("pk", flat=True)[:count])
+        # The rest as a finished send leaves them: run alone (--only paced), send_start had left all of them queued
+        # and step (c) sent the whole outbox at 80 msg/s.
+        messages.exclude(pk__in=chosen).update(state=Message.State.SENT, lease_owner="", lease_expires_at=None,
+                                               outcome_unknown=False)
+        messages = messages.filter(pk__in=chosen)
     messages.update(state=Message.State.QUEUED, provider_id="", sent_at=None, delivered_at=None, attempts=0,
                     next_attempt_at=timezone.now(), lease_owner="", lease_expires_at=None, outcome_unknown=False)
     Campaign.objects.filter(pk=campaign.pk).update(state=State.SENDING)

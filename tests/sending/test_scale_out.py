@@ -25,12 +25,13 @@ from pregonero.sending.services import send_start
 pytestmark = pytest.mark.django_db(transaction=True)  # committed, so the worker processes see the send
 
 GUESTS, WORKERS, RATE = 20_000, 3, 1000  # 1,000 msg/s: the Cloud API's highest throughput per phone number
-# The emulator's token bucket holds a fifth of a second (its default is a whole second). Our workers never send
-# before a booked slot, but on two cores shared by three workers, PostgreSQL, the emulator and this test, a worker
-# kept off the CPU for a moment sends its overdue messages together when it gets it back; the bucket refilled
-# meanwhile, so that is no overrun. A real one (two workers booking the same slots, or no shared pace at all)
-# empties the bucket within the first second and shows as 130429.
-BURST = 200
+# The emulator's token bucket holds one second, its default. Our workers never send before a booked slot, but on
+# two cores shared by three workers, PostgreSQL, the emulator and this test, a worker kept off the CPU for a moment
+# sends its overdue messages together when it gets it back; the bucket refilled meanwhile, so that is no overrun.
+# With a fifth of a second, a busy CI run once saw 31 of 20,000 refused after such a stall (2026-11-27). A real
+# overrun (two workers booking the same slots, or no shared pace at all: 2,000 msg/s and more) empties a
+# one-second bucket within the first seconds and shows as thousands of 130429.
+BURST = RATE
 
 
 def workers_env(emulator, tmp_path, smtp_port: int) -> dict:
