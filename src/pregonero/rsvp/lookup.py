@@ -47,13 +47,13 @@ class _Plan:
         lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
         locked = f"{select}WHERE i.{quote('id')} = %s{lock}"
         self.statements = {"by_token": by_token, "locked": locked}
-        # (name, PREPARE statement) of each; the names are ours, the parameter is $1.
-        self.prepare = {
-            "by_token": ("pregonero_invitation_by_token", f"PREPARE pregonero_invitation_by_token (text) AS "
-                                                          f"{by_token.replace('%s', '$1')}"),
-            "locked": ("pregonero_invitation_locked", f"PREPARE pregonero_invitation_locked (bigint) AS "
-                                                      f"{locked.replace('%s', '$1')}"),
-        } if connection.vendor == "postgresql" else {}
+        # (name, PREPARE statement) of each on PostgreSQL; the names are ours, the one parameter is $1.
+        self.prepare = {}
+        if connection.vendor == "postgresql":
+            for statement, key_type in (("by_token", "text"), ("locked", "bigint")):
+                name = f"pregonero_invitation_{statement}"
+                sql = self.statements[statement].replace("%s", "$1")
+                self.prepare[statement] = (name, f"PREPARE {name} ({key_type}) AS {sql}")
 
     def execute(self, cursor, connection, statement: str, key) -> None:
         # A connection per request (CONN_MAX_AGE 0) would pay a PREPARE each time for one EXECUTE.

@@ -46,20 +46,23 @@ def _qr(code: str) -> segno.QRCode:
     return segno.make(code, error="m", mask=QR_MASK)
 
 
+def _kept(invitation: Invitation, code: str) -> str:
+    """The picture kept on the invitation while it still stands for ``code`` (a new SECRET_KEY changes every
+    code), else ""."""
+    return invitation.qr_svg if invitation.qr_code == code else ""
+
+
 def page_qr_svg(invitation: Invitation) -> str:
-    """The QR on the guest's page: the picture kept on the invitation while it still stands for the invitation's
-    code (a new SECRET_KEY changes every code), else drawn now."""
+    """The QR on the guest's page: the kept picture, else drawn now."""
     code = checkin_code(invitation)
-    if invitation.qr_svg and invitation.qr_code == code:
-        return invitation.qr_svg
-    return _svg(code, PAGE_SCALE)
+    return _kept(invitation, code) or _svg(code, PAGE_SCALE)
 
 
 def keep_page_qr(invitation: Invitation) -> None:
     """Draws the page's QR once and keeps it on the invitation (the confirmation of an attending answer does this,
     in the worker), so no visit of the guest's page has to draw it. Writes only those two columns."""
     code = checkin_code(invitation)
-    if invitation.qr_svg and invitation.qr_code == code:
+    if _kept(invitation, code):
         return
     invitation.qr_code, invitation.qr_svg = code, _svg(code, PAGE_SCALE)
     Invitation.objects.filter(pk=invitation.pk).update(qr_code=invitation.qr_code, qr_svg=invitation.qr_svg)

@@ -110,15 +110,16 @@ def companions_from(value) -> int:
         return -1  # not a number: refused with the allowed range
 
 
-GUEST_LINKS = {"image": "rsvp:invitation_image", "calendar": "rsvp:invitation_calendar",
-               "opt_out": "rsvp:invitation_opt_out", "privacy": "rsvp:privacy"}
+TOKEN_LINKS = {"image": "rsvp:invitation_image", "calendar": "rsvp:invitation_calendar",
+               "opt_out": "rsvp:invitation_opt_out"}
 TOKEN_STAND_IN = "TOKEN-STAND-IN-0123456789"  # what <str:token> matches; 25 characters, a real token has 32
 
 
 @lru_cache(maxsize=16)
 def _link_patterns(prefix: str, urlconf) -> dict[str, str]:
-    return {key: reverse(name, args=[TOKEN_STAND_IN] if name != "rsvp:privacy" else None, urlconf=urlconf)
-            for key, name in GUEST_LINKS.items()}
+    # ``prefix`` only keys the cache: reverse() puts the current script prefix in front of each address itself.
+    links = {key: reverse(name, args=[TOKEN_STAND_IN], urlconf=urlconf) for key, name in TOKEN_LINKS.items()}
+    return {**links, "privacy": reverse("rsvp:privacy", urlconf=urlconf)}
 
 
 def guest_links(token: str) -> dict[str, str]:
