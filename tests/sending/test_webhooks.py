@@ -191,3 +191,89 @@ def test_a_malformed_but_signed_payload_is_stored_and_marked_not_crashed(client,
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
     assert event.processed_at and event.error
+
+
+# --- The WSGI front (pregonero.wsgi): the door every real server uses, outside Django's middleware -------------
+
+def call_wsgi(method: str, path: str, body: bytes = b"", **headers: str) -> tuple[str, dict, bytes]:
+    """One request through `pregonero.wsgi.application`, as gunicorn calls it."""
+    import io
+    from wsgiref.util import setup_testing_defaults
+
+    from pregonero.wsgi import application
+
+    path, _, query = path.partition("?")
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO(body),
+               "CONTENT_LENGTH": str(len(body)) if body else "", "CONTENT_TYPE": "application/json",
+               **{"HTTP_" + name.upper(): value for name, value in headers.items()}}
+    setup_testing_defaults(environ)
+    answer = {}
+    chunks = application(environ, lambda status, header_list: answer.update(status=status, headers=dict(header_list)))
+    try:
+        return answer["status"], answer["headers"], b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+
+
+def signed(payload: dict) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    return body, "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_through_the_wsgi_front_a_signed_status_is_stored_and_applied(sent, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    body, signature = signed(envelope(statuses=[status(sent, "read")]))
+    answer, headers, text = call_wsgi("POST", URL, body, x_hub_signature_256=signature)
+    assert (answer, text) == ("200 OK", b"OK")
+    assert headers["Content-Length"] == "2"
+    assert bytes(WebhookEvent.objects.get().body) == body
+    sent.refresh_from_db()
+    assert sent.state == Message.State.READ
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64], ids=["missing", "forged"])
+def test_through_the_wsgi_front_a_bad_signature_is_refused_in_spanish_and_nothing_stored(sent, signature):
+    body, _ = signed(envelope(statuses=[status(sent, "read")]))
+    headers = {"x_hub_signature_256": signature} if signature else {}
+    answer, _, text = call_wsgi("POST", URL, body, **headers)
+    assert answer == ("403 Forbidden" if signature else "401 Unauthorized")
+    assert text.decode() == "Firma inválida."
+    assert not WebhookEvent.objects.exists()
+    sent.refresh_from_db()
+    assert sent.state == Message.State.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_through_the_wsgi_front_an_oversize_body_is_refused_unread(sent, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body, signature = signed(envelope(statuses=[status(sent, "read")] * 20))
+    assert len(body) > 1000
+    answer, _, text = call_wsgi("POST", URL, body, x_hub_signature_256=signature)
+    assert (answer, text.decode()) == ("413 Content Too Large", "El cuerpo de la solicitud es demasiado grande.")
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_through_the_wsgi_front_a_database_failure_answers_500_so_meta_delivers_again(sent, monkeypatch, caplog):
+    from pregonero.sending import webhooks
+
+    def down(raw):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(webhooks, "event_store", down)
+    body, signature = signed(envelope(statuses=[status(sent, "read")]))
+    answer, _, text = call_wsgi("POST", URL, body, x_hub_signature_256=signature)
+    assert answer == "500 Internal Server Error"
+    assert "vuelva a enviarlo" in text.decode()
+    assert "not stored" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_wsgi_front_leaves_the_handshake_and_other_pages_to_django(db):
+    answer, _, text = call_wsgi("GET", URL + "?hub.mode=subscribe&hub.challenge=42&hub.verify_token=verificame")
+    assert (answer, text) == ("200 OK", b"42")
+    answer, headers, _ = call_wsgi("POST", reverse("login"))  # no CSRF token: Django's middleware answers
+    assert answer.startswith("403")
+    assert "Content-Security-Policy" in headers

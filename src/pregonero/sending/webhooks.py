@@ -3,6 +3,12 @@
 A POST is checked against `X-Hub-Signature-256` on the exact raw bytes before anything is stored; a bad or
 missing signature is refused and leaves no trace. A good one is stored as it came and answered at once; applying
 it is a background task (inbound.py), idempotent, because Meta retries and duplicates deliveries.
+
+A POST reaches `receive` by one of two doors, both over the same code: the Django view below (the test client,
+any server that calls Django directly) and `IngestFront`, which `pregonero.wsgi` puts in front of Django. Meta
+posts three statuses per message sent, up to 3,000 a second at the highest throughput tier, and a POST needs
+none of what Django's middleware does for a person (session, language, CSRF, sign-in, messages): through them a
+POST cost three times the whole of gunicorn's own work (bench/send_throughput.py step (d)).
 """
 
 import hashlib
@@ -11,12 +17,14 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse, HttpResponseForbidden
 from django.tasks import TaskResultStatus
 from django.urls import path
 from django.utils import timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_tasks_db.models import DBTaskResult
@@ -47,15 +55,19 @@ def handshake(request) -> HttpResponse:
 def whatsapp_webhook(request):
     if request.method == "GET":
         return handshake(request)
-    raw = request.body
-    header = request.headers.get("X-Hub-Signature-256")
+    status, text = receive(request.body, request.headers.get("X-Hub-Signature-256"))
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+def receive(raw: bytes, header: str | None) -> tuple[int, str]:
+    """A POST's whole work, whichever door it came by: the answer's status code and text."""
     if not valid_signature(settings.WHATSAPP_APP_SECRET, raw, header):
         log.warning("whatsapp webhook with %s signature refused", "a wrong" if header else "no")
-        return HttpResponse(_("Firma inválida."), status=401 if not header else 403, content_type="text/plain")
+        return refusal(401 if not header else 403, gettext_noop("Firma inválida."))
     event_id = event_store(raw)
     # The task is looked for only once the event is committed: at once here (autocommit), later in a transaction.
     transaction.on_commit(lambda: applier_wake(event_id))
-    return HttpResponse("OK", content_type="text/plain")
+    return 200, "OK"
 
 
 def event_store(raw: bytes) -> int:
@@ -105,4 +117,58 @@ def applier_wake(event_id: int) -> None:
     if not waiting.exists():
         apply_webhook.enqueue(event_id)
 
-urlpatterns = [path("webhooks/whatsapp/", whatsapp_webhook, name="whatsapp_webhook")]
+PATH = "webhooks/whatsapp/"
+urlpatterns = [path(PATH, whatsapp_webhook, name="whatsapp_webhook")]
+
+PLAIN_TEXT = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
+              ("Cache-Control", "no-store")]
+REASONS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden",
+           413: "413 Content Too Large", 500: "500 Internal Server Error"}
+
+
+class IngestFront:
+    """WSGI in front of Django: a POST to the webhook goes straight to `receive`; everything else (the GET
+    handshake included) goes to Django untouched.
+
+    It keeps what Django's handler would have kept: the body limit (DATA_UPLOAD_MAX_MEMORY_SIZE, refused before
+    reading it), the database connection's lifetime (CONN_MAX_AGE, through the same `close_old_connections` that
+    Django runs at a request's start and end), and an error's log with a 500, so Meta delivers it again."""
+
+    def __init__(self, django_app, *, script_path: str = "/"):
+        self.django_app = django_app
+        self.path = script_path + PATH
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.path:
+            return self.django_app(environ, start_response)
+        status, text = self.answer(environ)
+        body = text.encode()
+        start_response(REASONS[status], [*PLAIN_TEXT, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def answer(self, environ) -> tuple[int, str]:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return refusal(400, gettext_noop("La longitud del cuerpo de la solicitud no es válida."))
+        if limit is not None and length > limit:
+            return refusal(413, gettext_noop("El cuerpo de la solicitud es demasiado grande."))
+        raw = environ["wsgi.input"].read(length) if length else b""
+        close_old_connections()
+        try:
+            return receive(raw, environ.get("HTTP_X_HUB_SIGNATURE_256"))
+        except Exception:
+            log.exception("whatsapp webhook not stored; Meta will deliver it again")
+            return refusal(500, gettext_noop("No se pudo guardar el evento; vuelva a enviarlo."))
+        finally:
+            close_old_connections()
+
+
+def refusal(status: int, text: str) -> tuple[int, str]:
+    """In the office's language whatever request this thread served last (a gthread worker's thread keeps the
+    language Django's middleware activated for it)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return status, _(text)
