@@ -174,6 +174,71 @@ def test_the_same_answer_twice_at_once_is_confirmed_once(people, make_campaign, 
     assert len(inbox.to("correo0@example.com")) == 1
 
 
+# --------------------------------------------------------------------------- confirmations through the task queue
+
+@pytest.fixture
+def task_queue(settings):
+    """Tasks wait in the database for a worker, as in production (the suite's immediate backend runs them at once)."""
+    from pregonero.rsvp.confirmations import confirmer
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    settings.WEBHOOK_WAKE_SECONDS = 1.0
+    confirmer._last_wake = 0.0  # a look made by an earlier test of this process must not count for this one
+    yield
+    confirmer._last_wake = 0.0
+
+
+def confirmation_tasks():
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(task_path="pregonero.rsvp.confirmations.answers_confirm")
+
+
+def run_worker():
+    from django.core.management import call_command
+
+    call_command("worker", "--batch", "--interval", "0", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_answers_waits_for_the_worker_and_each_guest_gets_one_confirmation_of_their_last(
+        client, people, make_campaign, inbox, task_queue):
+    from test_invitation_page import sent_campaign
+
+    campaign = sent_campaign(people, make_campaign)
+    guests = list(Invitation.objects.filter(campaign=campaign).select_related("contact"))
+    for guest in guests:  # every guest changes their mind once: only the last answer is confirmed
+        for answer in ("declined", "attending"):
+            assert client.post(page_url(guest), {"answer": answer}).status_code == 302
+    with_email = [guest.contact.email for guest in guests if guest.contact.email]
+    assert len(with_email) == 2
+    assert not inbox.messages  # nobody is told before a worker runs
+    assert AnswerRecord.objects.filter(confirm_due=True).count() == 2 * len(guests)
+    assert confirmation_tasks().count() < 2 * len(guests)  # the answers share the task(s) they woke
+
+    run_worker()
+    for address in with_email:
+        (mail,) = inbox.to(address)
+        assert "Usted confirmó su asistencia." in mail.get_body(preferencelist=("plain",)).get_content()
+    assert not AnswerRecord.objects.filter(confirm_due=True).exists()
+    assert Invitation.objects.filter(campaign=campaign, qr_svg__gt="").count() == len(guests)  # the page's QR kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_whose_confirmation_task_died_is_confirmed_when_a_worker_starts(people, make_campaign, inbox,
+                                                                                   task_queue):
+    from test_invitation_page import sent_campaign
+
+    guest = invitation_of(sent_campaign(people, make_campaign), "Correo 0")
+    invitation_answer(invitation=guest, answer="attending", via=Invitation.Via.LINK)
+    confirmation_tasks().delete()  # as if a killed worker had taken it: django-tasks-db never runs it again
+    run_worker()
+    (mail,) = inbox.to("correo0@example.com")
+    assert "Usted confirmó su asistencia." in mail.get_body(preferencelist=("plain",)).get_content()
+    run_worker()  # a second start finds nothing waiting: no second confirmation
+    assert len(inbox.to("correo0@example.com")) == 1
+
+
 # --------------------------------------------------------------------------- the office's entry
 
 

@@ -1,4 +1,5 @@
-"""Telling guests what happened to their answer, as a task so the page (or the webhook) answers at once.
+"""Telling guests what happened to their answer, as a task so the page (or the webhook) answers at once: an answer
+is stored with ``confirm_due`` and wakes the one task that works through them (pregonero.taskqueue.Drain).
 
 A taken answer is confirmed by e-mail when the guest has an address (with the door QR inline when attending)
 and by WhatsApp free text while the guest's 24-hour window is open (they wrote or tapped within the last day;
@@ -26,6 +27,7 @@ from pregonero.sending.channels.base import SendError, mask_phone
 from pregonero.sending.channels.whatsapp import WhatsAppClient, build_text_payload
 from pregonero.sending.models import InboundMessage
 from pregonero.sending.services import rsvp_link
+from pregonero.taskqueue import Drain
 
 from .models import AnswerRecord, Invitation
 from .qr import keep_page_qr, qr_png
@@ -120,8 +122,42 @@ def email_send(message: EmailMultiAlternatives, invitation_id: int) -> bool:
     return True
 
 
+# The one task that confirms the answers waiting for it (AnswerRecord.confirm_due), woken after an answer commits.
+confirmer = Drain("pregonero.rsvp.confirmations.answers_confirm")
+
+
+def confirmations_wake(record_id: int) -> None:
+    confirmer.wake(record_id)
+
+
+@task()
+def answers_confirm(record_id: int) -> str:
+    """Confirms every answer waiting for it, this one among them, oldest first, until none comes for a while."""
+    return f"{confirmer.run(due_confirm_next)} confirmed or superseded"
+
+
+def due_confirm_next() -> int:
+    """Takes the oldest answer waiting for its confirmation off the list and confirms it; 0 when none waits.
+    Taken in its own short transaction (workers running this at once skip each other's), so a worker killed while
+    it sends loses that one confirmation, as a killed task did: never two of it."""
+    with transaction.atomic():
+        claimed = list(AnswerRecord.objects.filter(confirm_due=True).order_by("pk")
+                       .select_for_update(skip_locked=True).values_list("pk", flat=True)[:1])
+        AnswerRecord.objects.filter(pk__in=claimed).update(confirm_due=False)
+    for record_id in claimed:
+        record_confirm(record_id)
+    return len(claimed)
+
+
 @task()
 def answer_confirm(record_id: int) -> dict:
+    """One answer's confirmation as a task of its own, as answers enqueued it before confirm_due (migration
+    rsvp 0005): what such a task still waiting in the queue runs."""
+    AnswerRecord.objects.filter(pk=record_id).update(confirm_due=False)
+    return record_confirm(record_id)
+
+
+def record_confirm(record_id: int) -> dict:
     """Confirms one recorded answer to the guest, unless a different answer replaced it before this ran (that one
     has its own confirmation). A newer identical answer confirms nothing itself, as it changed nothing: two taps
     of the same button at once must still get their one confirmation."""

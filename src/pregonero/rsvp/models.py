@@ -58,9 +58,12 @@ class AnswerRecord(models.Model):
     at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.CharField(_("nota"), max_length=300, blank=True)  # staff entry: who called, the letter's number…
+    # The guest is still to be told (rsvp/confirmations.py takes it off when it confirms or finds it superseded).
+    confirm_due = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["id"], condition=models.Q(confirm_due=True), name="rsvp_answer_confirm_due")]
 
 
 class CheckIn(models.Model):

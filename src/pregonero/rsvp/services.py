@@ -1,8 +1,8 @@
 """Recording a guest's answer, whichever way it arrives (WhatsApp button, personal link, staff).
 
 Every path calls ``invitation_answer``: the last answer wins, every answer stays in ``AnswerRecord`` with who
-recorded it, how and a note, and the guest gets a confirmation (see ``confirmations``), enqueued in the answer's
-own transaction.
+recorded it, how and a note, and the guest gets a confirmation (see ``confirmations``): the answer's history row
+says it is due, in the answer's own transaction.
 """
 
 from django.db import connection, transaction
@@ -11,7 +11,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from pregonero.campaigns.models import Campaign, State
-from pregonero.taskqueue import enqueue_with
 
 from .lookup import invitation_locked
 from .models import AnswerRecord, Invitation
@@ -72,30 +71,32 @@ def invitation_answer(*, invitation: Invitation, answer: str, via: str, companio
     now = timezone.now()
     invitation.answer, invitation.companions, invitation.answered_via, invitation.answered_at = (
         answer, companions, via, now)
-    record_id = answer_store(invitation.pk, answer, companions, via, now, actor.pk if actor else None, note[:300])
-    if confirm and changed:
-        from .confirmations import answer_confirm
+    due = confirm and changed
+    record_id = answer_store(invitation.pk, answer, companions, via, now, actor.pk if actor else None, note[:300],
+                             confirm_due=due)
+    if due:
+        from .confirmations import confirmations_wake
 
-        enqueue_with(answer_confirm, record_id)  # one commit for the answer and its confirmation
+        transaction.on_commit(lambda: confirmations_wake(record_id))
     return invitation
 
 
 def answer_store(invitation_id: int, answer: str, companions: int, via: str, now, actor_id: int | None,
-                 note: str) -> int:
+                 note: str, *, confirm_due: bool) -> int:
     """The answer on the invitation and in its history, in two statements written once; returns the history row's
     id. Composed by the ORM (an update() and a create()), they cost a guest's answer more CPU than its lookups and
     its commit together (bench/rsvp_load.py --profile)."""
     quote, when = connection.ops.quote_name, connection.ops.adapt_datetimefield_value(now)
     invitations, records = (quote(model._meta.db_table) for model in (Invitation, AnswerRecord))
     columns = ", ".join(quote(name) for name in ("invitation_id", "answer", "companions", "via", "at",
-                                                 "recorded_by_id", "note"))
+                                                 "recorded_by_id", "note", "confirm_due"))
     # Only the models' table names and our column names, quoted; every value is a parameter.
     update = (f"UPDATE {invitations} SET answer = %s, companions = %s, answered_via = %s, "  # nosec B608
               "answered_at = %s WHERE id = %s")
-    insert = f"INSERT INTO {records} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"  # nosec B608
+    insert = f"INSERT INTO {records} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"  # nosec B608
     with connection.cursor() as cursor:
         cursor.execute(update, [answer, companions, via, when, invitation_id])
-        cursor.execute(insert, [invitation_id, answer, companions, via, when, actor_id, note])
+        cursor.execute(insert, [invitation_id, answer, companions, via, when, actor_id, note, confirm_due])
         return cursor.fetchone()[0]
 
 

@@ -3,25 +3,13 @@ from django.tasks import task
 
 @task()
 def apply_webhook(event_id: int) -> str:
-    """Applies the stored webhooks not applied yet, this one among them, oldest first. The webhook view enqueues it
-    only when no such task waits to start (``webhooks.applier_wake``), so one run takes a whole burst. It looks
-    until it finds nothing after lingering WAKE_LINGER × WEBHOOK_WAKE_SECONDS from its start: web processes skip
-    their look for a waiting task within that interval, counting on this run to find their events."""
-    import time
-
+    """Applies the stored webhooks not applied yet, this one among them, oldest first, until none comes for a
+    while (``webhooks.applier``: web processes enqueue it only when none waits to start, so one run takes a whole
+    burst)."""
     from .inbound import apply_pending_events
-    from .webhooks import WAKE_LINGER, wake_interval
+    from .webhooks import applier
 
-    started, applied = time.monotonic(), 0
-    linger = WAKE_LINGER * wake_interval()
-    while True:
-        looked_at = time.monotonic()
-        found = apply_pending_events()
-        applied += found
-        if not found:
-            if looked_at - started >= linger:
-                return f"{applied} applied"
-            time.sleep(min(0.05, started + linger - looked_at))
+    return f"{applier.run(apply_pending_events)} applied"
 
 
 @task()

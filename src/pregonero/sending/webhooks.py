@@ -14,20 +14,18 @@ POST cost three times the whole of gunicorn's own work (bench/send_throughput.py
 import hashlib
 import hmac
 import logging
-import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse, HttpResponseForbidden
-from django.tasks import TaskResultStatus
 from django.urls import path
-from django.utils import timezone
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from django_tasks_db.models import DBTaskResult
+
+from pregonero.taskqueue import Drain
 
 from .models import WebhookEvent
 
@@ -81,41 +79,14 @@ def event_store(raw: bytes) -> int:
         return cursor.fetchone()[0]
 
 
-# A web process looks for a waiting application task at most once per this many seconds (settings
-# WEBHOOK_WAKE_SECONDS): the look was a query on every POST, a third of the POST's cost at 2,000 a second
-# (bench/send_throughput.py). The task keeps looking for new events until it has run for WAKE_LINGER times this,
-# so an event stored while its process skipped the look is still found (see apply_webhook).
-WAKE_LINGER = 2.5
-_last_wake = 0.0
-
-
-def wake_interval() -> float:
-    """0 with a backend that runs tasks at once (the tests' immediate backend, as in pregonero.taskqueue): there
-    every POST runs the task."""
-    from .tasks import apply_webhook
-
-    return settings.WEBHOOK_WAKE_SECONDS if apply_webhook.get_backend().supports_defer else 0.0
+# The task that applies stored webhooks, enqueued only when none waits to start: a burst of 20,000 statuses costs
+# a few tasks instead of 20,000 (pregonero.taskqueue.Drain).
+applier = Drain("pregonero.sending.tasks.apply_webhook")
 
 
 def applier_wake(event_id: int) -> None:
-    """Enqueues the task that applies stored webhooks, unless one is waiting to start: this event was stored
-    before that task will look for work, so it is applied by it. A burst of 20,000 statuses costs a few tasks
-    instead of 20,000, and a task costs more than applying an event (bench/send_throughput.py). A task already
-    running may have looked for the last time, so it does not count; neither does one that failed or died.
+    applier.wake(event_id)
 
-    Within WEBHOOK_WAKE_SECONDS of this process's last look, it does not look again: the task that look found
-    or enqueued had not started then, and it looks for events until WAKE_LINGER × that interval after its
-    start, so after this event was committed."""
-    global _last_wake
-    from .tasks import apply_webhook
-
-    interval, now = wake_interval(), time.monotonic()
-    if interval and now - _last_wake < interval:
-        return
-    _last_wake = now
-    waiting = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=apply_webhook.module_path)
-    if not waiting.exists():
-        apply_webhook.enqueue(event_id)
 
 PATH = "webhooks/whatsapp/"
 urlpatterns = [path(PATH, whatsapp_webhook, name="whatsapp_webhook")]

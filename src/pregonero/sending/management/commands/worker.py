@@ -7,6 +7,8 @@ from django.utils.translation import gettext as _
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from pregonero.intake.tasks import mailbox_poll_schedule
+from pregonero.rsvp.confirmations import confirmer
+from pregonero.rsvp.models import AnswerRecord
 from pregonero.sending.dispatcher import Dispatcher
 from pregonero.sending.inbound import apply_pending_events
 
@@ -23,8 +25,11 @@ class Command(DatabaseWorkerCommand):
         parser.add_argument("--no-dispatcher", action="store_true", help=_("Solo tareas, sin enviar mensajes."))
 
     def handle(self, *args, no_dispatcher=False, **options):
-        # A worker killed mid-task leaves that task "running" for ever: apply the webhooks it may have taken.
+        # A worker killed mid-task leaves that task "running" for ever: apply the webhooks it may have taken, and
+        # wake the confirmations of answers that one may have left waiting.
         apply_pending_events()
+        if AnswerRecord.objects.filter(confirm_due=True).exists():
+            confirmer.wake(0, look_now=True)
         # With INTAKE_IMAP_HOST set, a mailbox poll waits in the queue (each poll schedules the next one).
         mailbox_poll_schedule()
         # What start-up made (Django's apps, URLs, translations…) lives as long as the process: frozen, out of the
