@@ -112,7 +112,7 @@ def test_with_persistent_connections_each_guest_still_sees_their_own_page_and_an
     with connection.cursor() as cursor:
         cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'pregonero%%' ORDER BY name")
         assert [name for (name,) in cursor.fetchall()] == ["pregonero_invitation_by_token",
-                                                          "pregonero_invitation_locked"]
+                                                          "pregonero_invitation_locked_by_token"]
 
 
 def test_confirming_with_a_companion_shows_the_choice_the_qr_and_sends_the_email(client, guest, inbox, after_commit):

@@ -1,7 +1,7 @@
 """A guest's invitation with its campaign and contact, in one statement built once per database connection.
 
-Every guest page and every answer starts with this lookup, and every answer reads the row again under its lock
-(``invitation_locked``). Through the ORM, `select_related(...).get(token=…)` spent about 1 ms of CPU per request
+Every guest page starts with this lookup; an answer reads the row under its lock instead (``invitation_locked``,
+``invitation_locked_by_token`` for the guest's own page). Through the ORM, `select_related(...).get(token=…)` spent about 1 ms of CPU per request
 composing the same three-table SELECT and turning its row into objects, while executing the statement cost a
 tenth of that (bench/rsvp_load.py --cpu). So the statement is composed once per connection from the models' own
 metadata and its rows become objects as the ORM makes them (`pregonero.rawrows`).
@@ -46,11 +46,11 @@ class _Plan:
         # The invitation's row only: an answer must not wait for another answer to the same campaign.
         lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
         locked = f"{select}WHERE i.{quote('id')} = %s{lock}"
-        self.statements = {"by_token": by_token, "locked": locked}
+        self.statements = {"by_token": by_token, "locked": locked, "locked_by_token": by_token + lock}
         # (name, PREPARE statement) of each on PostgreSQL; the names are ours, the one parameter is $1.
         self.prepare = {}
         if connection.vendor == "postgresql":
-            for statement, key_type in (("by_token", "text"), ("locked", "bigint")):
+            for statement, key_type in (("by_token", "text"), ("locked", "bigint"), ("locked_by_token", "text")):
                 name = f"pregonero_invitation_{statement}"
                 sql = self.statements[statement].replace("%s", "$1")
                 self.prepare[statement] = (name, f"PREPARE {name} ({key_type}) AS {sql}")
@@ -78,6 +78,11 @@ def invitation_locked(pk: int) -> Invitation | None:
     ends (SQLite's write transaction already excludes every other writer). Through the ORM this read cost an
     answer more CPU than its three writes (bench/rsvp_load.py --cpu)."""
     return _fetch("locked", pk)
+
+
+def invitation_locked_by_token(token: str) -> Invitation | None:
+    """``invitation_locked`` found by its token: a guest's answer reads its invitation once, under the lock."""
+    return _fetch("locked_by_token", token)
 
 
 def _fetch(statement: str, key) -> Invitation | None:

@@ -59,6 +59,16 @@ def invitation_answer(*, invitation: Invitation, answer: str, via: str, companio
     locked = invitation_locked(invitation.pk)
     if locked is None:  # deleted since the caller read it (as the ORM's get() would say)
         raise Invitation.DoesNotExist
+    answer_take(locked, answer=answer, via=via, companions=companions, actor=actor, note=note, confirm=confirm)
+    invitation.answer, invitation.companions, invitation.answered_via, invitation.answered_at = (
+        locked.answer, locked.companions, locked.answered_via, locked.answered_at)
+    return invitation
+
+
+def answer_take(locked: Invitation, *, answer: str, via: str, companions: int = 0, actor=None, note: str = "",
+                confirm: bool = True) -> None:
+    """``invitation_answer``'s work on an invitation the caller read under its lock in the transaction it is in
+    (rsvp/lookup.py), with its campaign as it is now; ``locked`` then holds the answer."""
     campaign, current = locked.campaign, (locked.answer, locked.companions)
     if answer not in (Invitation.Answer.ATTENDING, Invitation.Answer.DECLINED):
         raise AnswerRefused(_("Elija si asistirá o no."))
@@ -69,16 +79,14 @@ def invitation_answer(*, invitation: Invitation, answer: str, via: str, companio
         raise AnswerRefused(refusal)
     changed = current != (answer, companions)
     now = timezone.now()
-    invitation.answer, invitation.companions, invitation.answered_via, invitation.answered_at = (
-        answer, companions, via, now)
     due = confirm and changed
-    record_id = answer_store(invitation.pk, answer, companions, via, now, actor.pk if actor else None, note[:300],
+    record_id = answer_store(locked.pk, answer, companions, via, now, actor.pk if actor else None, note[:300],
                              confirm_due=due)
+    locked.answer, locked.companions, locked.answered_via, locked.answered_at = answer, companions, via, now
     if due:
         from .confirmations import confirmations_wake
 
         transaction.on_commit(lambda: confirmations_wake(record_id))
-    return invitation
 
 
 def answer_store(invitation_id: int, answer: str, companions: int, via: str, now, actor_id: int | None,
