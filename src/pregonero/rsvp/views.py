@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import get_script_prefix, get_urlconf, path, reverse
 from django.utils import timezone
@@ -184,7 +184,8 @@ def guest_answer(request, token: str) -> HttpResponse:
         return missed(request)
     if error:
         return page_response(request, invitation, error)
-    return redirect(guest_links(token)["page"] + "?respuesta=1#answer")
+    # Not redirect(): given an address, it first tries it as a URL name (reverse) and fails.
+    return HttpResponseRedirect(guest_links(token)["page"] + "?respuesta=1#answer")
 
 
 @require_http_methods(["GET"])
