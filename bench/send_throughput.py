@@ -18,8 +18,9 @@ whatsapp-emulator`), so it never shares the engine's GIL. Steps (issue 4):
 (d) webhooks: signed status POSTs built as the emulator builds them, to gunicorn serving Pregonero (sync workers
     as bench/rsvp_load.py runs them, 4 × cores: see --web-workers), from wrk (Debian package wrk; as
     bench/rsvp_load.py loads the guest's page: aiohttp cost the shared cores five times its CPU): first the floor
-    (the same URL's GET handshake: every middleware, no database), then one event per POST (target ≥ 2,000
-    events/s received), then `pregonero worker --no-dispatcher` applying what was stored until every message is
+    (the same URL's GET handshake: Django with every middleware, no database; the POSTs skip Django's middleware
+    through pregonero.wsgi's front, so they may beat it), then one event per POST (target ≥ 2,000 events/s
+    received), then `pregonero worker --no-dispatcher` applying what was stored until every message is
     `delivered`; then the same with --webhook-batch statuses per POST, as Meta may batch them (reference §5.2:
     not guaranteed).
 Beside the figures: the CPU each message or event cost in each process (from /proc) and the load average.

@@ -37,10 +37,14 @@ class Columns:
     def __len__(self) -> int:
         return len(self.names)
 
-    def instance(self, values, connection):
-        """The model instance of these column values (a row, or this model's slice of a joined row)."""
-        values = list(values)
+    def values(self, row, connection) -> list:
+        """These column values (a row, or this model's slice of a joined row) as the model's fields hold them."""
+        values = list(row)
         for index, converters, column in self.converters:
             for converter in converters:
                 values[index] = converter(values[index], column, connection)
-        return self.model.from_db(connection.alias, self.names, values)
+        return values
+
+    def instance(self, row, connection):
+        """The model instance of these column values."""
+        return self.model.from_db(connection.alias, self.names, self.values(row, connection))

@@ -207,5 +207,7 @@ def test_two_web_processes_and_three_workers_send_20000_while_guests_answer(peop
     posts = [(pid, status) for pid, status, method, path in served if (method, path) == ("POST", "/webhooks/whatsapp/")]
     assert {status for _pid, status in posts} == {200}
     assert stack.emulator.stats.get("webhooks_dropped", 0) == 0
-    assert len({pid for pid, _status in posts}) == 2
+    # Both processes took requests. Not necessarily webhooks: the emulator keeps its connections open, and since
+    # the webhook's POSTs skip Django's middleware (pregonero.wsgi) one process's few connections carry them all.
+    assert len({pid for pid, *_rest in served}) == 2
     assert "Traceback" not in stack.logs(tail=10**9)

@@ -250,7 +250,7 @@ def test_an_expired_token_pauses_alerts_and_resumes_without_resending(people, ma
 # --------------------------------------------------------------------------- the engine's reconciling, step by step
 
 
-def status_event(message: Message, name: str) -> bytes:
+def status_event(message, name: str) -> bytes:
     status = {"id": "wamid.DEL-TRABAJADOR-MUERTO", "status": name, "timestamp": "1750030073",
               "recipient_id": "5219984100000", "biz_opaque_callback_data": str(message.public_id)}
     return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
@@ -264,15 +264,15 @@ def test_a_received_status_whose_task_was_lost_counts_before_a_resend(people, ma
     settings.SENDING_RECONCILE_SECONDS = 0
     campaign = ready_with_guests(make_campaign(state=State.READY), author=people.social_media, whatsapp=1)
     send_start(campaign=campaign, actor=people.social_media)
-    [message] = claim("killed-worker", lease_seconds=0)  # it sent the message and died before recording it
-    WebhookEvent.objects.create(body=status_event(message, "sent"))  # stored; its task died with a worker
+    [claimed] = claim("killed-worker", lease_seconds=0)  # it sent the message and died before recording it
+    WebhookEvent.objects.create(body=status_event(claimed, "sent"))  # stored; its task died with a worker
 
     time.sleep(0.01)
     assert claim("w2") == []  # the lease ran out: the outcome is unknown
     time.sleep(0.01)
     assert claim("w2") == []  # overdue, but the stored status says it went out
 
-    message.refresh_from_db()
+    message = Message.objects.get(pk=claimed.pk)
     assert (message.state, message.provider_id) == ("sent", "wamid.DEL-TRABAJADOR-MUERTO")
     assert WebhookEvent.objects.get().processed_at is not None
     assert emulator.messages() == []
