@@ -11,7 +11,8 @@ whatsapp-emulator`), so it never shares the engine's GIL. Steps (issue 4):
     session, 100 requests in flight), nothing else;
 (b) the engine end to end (claimed, sent, recorded) with our pace off (WHATSAPP_RATE_LIMIT=0) and the emulator's
     limits off: Dispatcher.run_forever on a thread of this process (what `pregonero worker` runs in its
-    dispatcher thread), in turns with (a), --rounds times (the machine may be shared: the median round counts);
+    dispatcher thread), in turns with (a), --rounds times (the machine may be shared: the median round counts),
+    both with this process's garbage collector set up as the worker sets up its own (worker_collector);
     then real `pregonero worker` processes (1, and 2 on PostgreSQL); targets ≥ 1,000 msg/s and ≥ 70 % of (a);
 (c) with WHATSAPP_RATE_LIMIT=80 and the emulator at 80 msg/s (its default burst), 2,000 messages: the rate from
     the emulator's acceptance timestamps (target 80 ± 3 %) and its count of 130429 answers (target 0);
@@ -679,6 +680,9 @@ def run(options, wanted: list[str], emulator: Emulator, folder: Path) -> None:
           f"{time.perf_counter() - started:.1f} s")
 
     if "send" in wanted:
+        from pregonero.sending.dispatcher import worker_collector
+
+        worker_collector()  # this process's collector as `pregonero worker` sets it up, for (a) and (b) alike
         rounds = []
         for number in range(1, options.rounds + 1):
             bare, bare_cost = measure_bare(emulator, campaign)

@@ -1,4 +1,3 @@
-import gc
 import socket
 import threading
 
@@ -9,7 +8,7 @@ from django_tasks_db.management.commands.db_worker import Command as DatabaseWor
 from pregonero.intake.tasks import mailbox_poll_schedule
 from pregonero.rsvp.confirmations import confirmer
 from pregonero.rsvp.models import AnswerRecord
-from pregonero.sending.dispatcher import Dispatcher
+from pregonero.sending.dispatcher import Dispatcher, worker_collector
 from pregonero.sending.inbound import apply_pending_events
 
 
@@ -32,11 +31,7 @@ class Command(DatabaseWorkerCommand):
             confirmer.wake(0, look_now=True)
         # With INTAKE_IMAP_HOST set, a mailbox poll waits in the queue (each poll schedules the next one).
         mailbox_poll_schedule()
-        # What start-up made (Django's apps, URLs, translations…) lives as long as the process: frozen, out of the
-        # cyclic collector's sight, its collections walk only what the loops make (collector time per message in a
-        # 20,000-message send: 29–31 µs before, 20–24 µs frozen; bench/send_throughput.py).
-        gc.collect()
-        gc.freeze()
+        worker_collector()
         if no_dispatcher or options.get("batch"):
             return super().handle(*args, **options)
         stop = threading.Event()
