@@ -341,7 +341,8 @@ SENDING_QUIET_HOURS = os.environ.get("SENDING_QUIET_HOURS", "21:00-08:00")
 # is unknown (worker died, request timed out) waits for its status webhook before it may go out again; the retry
 # backoff after a transient error (doubling from the base up to the cap, with jitter).
 SENDING_LEASE_SECONDS = env_int("SENDING_LEASE_SECONDS", 120)
-# How often a web process looks for a waiting webhook-application task (sending/webhooks.py).
+# How often a web process looks for a waiting task that drains a backlog: the webhook applier, the answers'
+# confirmations (pregonero.taskqueue.Drain).
 WEBHOOK_WAKE_SECONDS = env_float("WEBHOOK_WAKE_SECONDS", 0.1, maximum=5.0)
 SENDING_RECONCILE_SECONDS = env_int("SENDING_RECONCILE_SECONDS", 600)
 SENDING_BACKOFF_BASE = env_int("SENDING_BACKOFF_BASE", 30)
