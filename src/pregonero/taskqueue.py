@@ -20,8 +20,9 @@ def enqueue_with(task, *args) -> None:
 
 class Drain:
     """One task working through a backlog that web requests add to (stored webhooks, answers to confirm), instead
-    of a task per item: a task row cost more than the item's own work (a third of a guest's answer, a third of a
-    webhook POST at 2,000 a second; bench/rsvp_load.py, bench/send_throughput.py).
+    of a task per item: enqueueing a task was about a third of a guest's answer under cProfile, and without it the
+    answer's instructions fell by 14 % (callgrind; bench/rsvp_load.py), while a task costs the worker more than a
+    stored webhook's own work (bench/send_throughput.py).
 
     After committing an item, a request calls ``wake``: it enqueues the task unless one is waiting to start (that
     one will look for work after this commit, so it finds the item). A task already running may have looked for
