@@ -290,6 +290,11 @@ def test_unknown_malformed_and_expired_links_get_the_same_404(client, people, ma
     assert all(response["Referrer-Policy"] == "same-origin" for response in answers)
     for suffix in ("/evento.ics", "/imagen", "/baja"):
         assert client.get(f"/i/{expired}{suffix}").content == answers[0].content
+    # An answer sent to such a link gets the same page and is recorded nowhere.
+    posted = [client.post(f"/i/{token}", {"answer": "attending"}) for token in (unknown, expired)]
+    assert [(response.status_code, response.content) for response in posted] == [(404, answers[0].content)] * 2
+    assert not AnswerRecord.objects.exists()
+    assert not Invitation.objects.exclude(answer=Invitation.Answer.PENDING).exists()
 
 
 def test_wrong_links_are_throttled_per_ip_address(client, guest):
