@@ -1,9 +1,9 @@
 """A guest's invitation with its campaign and contact, in one statement built once per database connection.
 
 Every guest page starts with this lookup; an answer reads the row under its lock instead (``invitation_locked``,
-``invitation_locked_by_token`` for the guest's own page). Through the ORM, `select_related(...).get(token=…)` spent about 1 ms of CPU per request
-composing the same three-table SELECT and turning its row into objects, while executing the statement cost a
-tenth of that (bench/rsvp_load.py --cpu). So the statement is composed once per connection from the models' own
+``invitation_locked_by_token`` for the guest's own page). Through the ORM, `select_related(...).get(token=…)`
+spent about 1 ms of CPU per request composing the same three-table SELECT and turning its row into objects, while
+executing the statement cost a tenth of that (bench/rsvp_load.py --cpu). So the statement is composed once per connection from the models' own
 metadata and its rows become objects as the ORM makes them (`pregonero.rawrows`).
 
 On PostgreSQL with persistent connections (DB_CONN_MAX_AGE) each statement is also prepared once per connection:

@@ -14,6 +14,7 @@ POST cost three times the whole of gunicorn's own work (bench/send_throughput.py
 import hashlib
 import hmac
 import logging
+from http import HTTPStatus
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -93,8 +94,6 @@ urlpatterns = [path(PATH, whatsapp_webhook, name="whatsapp_webhook")]
 
 PLAIN_TEXT = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
               ("Cache-Control", "no-store")]
-REASONS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden",
-           413: "413 Content Too Large", 500: "500 Internal Server Error"}
 
 
 class IngestFront:
@@ -105,16 +104,17 @@ class IngestFront:
     reading it), the database connection's lifetime (CONN_MAX_AGE, through the same `close_old_connections` that
     Django runs at a request's start and end), and an error's log with a 500, so Meta delivers it again."""
 
-    def __init__(self, django_app, *, script_path: str = "/"):
+    path = "/" + PATH  # PATH_INFO: below the script name, where Django's URLconf starts too
+
+    def __init__(self, django_app):
         self.django_app = django_app
-        self.path = script_path + PATH
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.path:
             return self.django_app(environ, start_response)
         status, text = self.answer(environ)
         body = text.encode()
-        start_response(REASONS[status], [*PLAIN_TEXT, ("Content-Length", str(len(body)))])
+        start_response(f"{status} {HTTPStatus(status).phrase}", [*PLAIN_TEXT, ("Content-Length", str(len(body)))])
         return [body]
 
     def answer(self, environ) -> tuple[int, str]:
