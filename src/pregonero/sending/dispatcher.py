@@ -5,6 +5,7 @@ never resent until the status webhooks had a chance to say it went out (``inboun
 """
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import random
@@ -270,32 +271,37 @@ def batch_record(result: tuple[list[Outcome], dict[int, str]]) -> None:
 
 @dataclass
 class InFlight:
-    task: asyncio.Task  # of run_batch
+    task: concurrent.futures.Future  # of run_batch, in the Sender's loop
     uploads: bool  # it uploads a header image: its media id must be stored before the next batch looks for one
     paced: bool  # its messages wait for slots booked with their sender
 
 
 class Sender:
-    """The sends of a running dispatcher: one event loop, one set of channels (one WhatsApp connection pool) and
-    one pool of senders (SendPool) for all its batches. The loop runs only while the dispatcher waits for a batch;
-    while it records the batch before and claims the next, the requests already out keep the provider busy and their
-    answers wait in the sockets. Claim, send and record in turn left the provider idle a third of the time, and a
-    loop per batch reconnected every time (bench/send_throughput.py). No thread: Django's database calls stay out
-    of the running loop, and threads would fight over the GIL."""
+    """The sends of a running dispatcher: one event loop in a thread of its own, one set of channels (one WhatsApp
+    connection pool) and one pool of senders (SendPool) for all its batches. The loop thread only sends: every
+    database call stays in the dispatcher's thread, which claims and records while the batch in flight goes on. A
+    loop that ran only while the dispatcher waited for a batch stood still during each claim and record, and on
+    PostgreSQL, where those are round trips the process sleeps through, that idled the provider half the time
+    (bench/send_throughput.py). A loop per batch reconnected every time."""
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
         self.channels = {"email": EmailChannel()}
         self.pool = SendPool(self.channels, int(setting("SENDING_CONCURRENCY", 100)))
+        self.thread = threading.Thread(target=self.loop.run_forever, name="pregonero-sender", daemon=True)
+        self.thread.start()
 
     def submit(self, messages: list[Claimed]) -> InFlight:
         arguments = batch_arguments(messages)
+        if "whatsapp" not in self.channels and any(m.channel == Message.Channel.WHATSAPP for m in messages):
+            self.channels["whatsapp"] = whatsapp_channel()  # its settings read here, not in the loop's thread
         batch = run_batch(messages, **arguments, channels=self.channels, pool=self.pool)
         paced = max(arguments["slots"].values(), default=0) > time.time()
-        return InFlight(self.loop.create_task(batch), uploads=bool(arguments["images"]), paced=paced)
+        return InFlight(asyncio.run_coroutine_threadsafe(batch, self.loop), uploads=bool(arguments["images"]),
+                        paced=paced)
 
     def result(self, batch: InFlight) -> tuple[list[Outcome], dict[int, str]]:
-        return self.loop.run_until_complete(batch.task)
+        return batch.task.result()
 
     def close(self) -> None:
         async def close():
@@ -306,8 +312,12 @@ class Sender:
             for channel in self.channels.values():
                 await channel.aclose()
 
-        self.loop.run_until_complete(close())
-        self.loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(close(), self.loop).result()
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
 
 
 # --------------------------------------------------------------------------- record
