@@ -32,15 +32,23 @@ def configured_rate(channel: str) -> float:
     return float(settings.EMAIL_RATE_LIMIT)
 
 
+def rates_in_force(channels) -> dict[str, float]:
+    """Each channel's rate in force, in one query: the office's own value for its sender if set (admin), else the
+    configured one."""
+    keys = {channel: sender_key(channel) for channel in channels}
+    stored = dict(SenderLimit.objects.filter(key__in=keys.values()).exclude(rate=None).values_list("key", "rate"))
+    return {channel: min(float(stored[key]), MAX_RATE) if stored.get(key) else configured_rate(channel)
+            for channel, key in keys.items()}
+
+
 def sender_rate(channel: str) -> float:
-    """The rate in force: the office's own value for this sender if set (admin), else the configured one."""
-    stored = SenderLimit.objects.filter(key=sender_key(channel)).values_list("rate", flat=True).first()
-    return min(float(stored), MAX_RATE) if stored else configured_rate(channel)
+    return rates_in_force([channel])[channel]
 
 
-def book(channel: str, count: int) -> list[float]:
-    """Books ``count`` consecutive slots of the channel's sender; returns their start times (epoch seconds)."""
-    rate = sender_rate(channel)
+def book(channel: str, count: int, rate: float | None = None) -> list[float]:
+    """Books ``count`` consecutive slots of the channel's sender at ``rate`` (read if not given); returns their
+    start times (epoch seconds)."""
+    rate = sender_rate(channel) if rate is None else rate
     now = time.time()
     if count <= 0 or rate <= 0:
         return [now] * count
@@ -53,10 +61,12 @@ def book(channel: str, count: int) -> list[float]:
     return [start + index / rate for index in range(count)]
 
 
-def batch_size_for(channels: list[str], largest: int, lease_seconds: float) -> int:
+def batch_size_for(channels: list[str], largest: int, lease_seconds: float,
+                   rates: dict[str, float] | None = None) -> int:
     """How many messages one claim may take: at most a quarter of the lease's worth at the slowest pace, so a
     batch is always sent well before its lease expires."""
-    rates = [rate for rate in (sender_rate(channel) for channel in channels) if rate > 0]
+    rates = rates_in_force(channels) if rates is None else rates
+    rates = [rates[channel] for channel in channels if rates[channel] > 0]
     if not rates:
         return largest
     return max(1, min(largest, int(min(rates) * lease_seconds / 4)))
