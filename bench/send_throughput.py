@@ -291,19 +291,23 @@ class Emulator:
 
 async def bare_loop(payloads: list[dict], concurrency: int, url: str) -> int:
     """The HTTP floor: the engine's client library and settings (one session, ``concurrency`` requests in
-    flight), nothing else: no database, no batches."""
+    flight, bodies written and read with orjson as WhatsAppClient does), nothing else: no database, no
+    batches."""
     import aiohttp
+    import orjson
+
+    from pregonero.sending.channels.whatsapp import json_text
 
     ok = 0
     queue = iter(payloads)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200),
-                                     timeout=aiohttp.ClientTimeout(total=15),
+                                     timeout=aiohttp.ClientTimeout(total=15), json_serialize=json_text,
                                      headers={"Authorization": f"Bearer {TOKEN}", "User-Agent": "Pregonero"}) as http:
         async def post_next():
             nonlocal ok
             for payload in queue:
                 async with http.post(url, json=payload) as response:
-                    body = json.loads(await response.read())
+                    body = orjson.loads(await response.read())
                     ok += response.status == 200 and bool(body["messages"][0]["id"])
 
         await asyncio.gather(*(post_next() for _ in range(concurrency)))
