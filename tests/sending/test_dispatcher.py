@@ -10,7 +10,7 @@ from django.utils import timezone
 from test_send_start import build_ready
 
 from pregonero.campaigns.models import AuditEntry, Notification, State
-from pregonero.sending.dispatcher import Dispatcher, claim
+from pregonero.sending.dispatcher import Dispatcher, Sender, batch_record, claim
 from pregonero.sending.inbound import apply_status
 from pregonero.sending.models import Message, SendControl
 from pregonero.sending.services import send_start, sending_resume
@@ -153,6 +153,24 @@ def test_run_forever_stops_on_request(sending, emulator, inbox):
     stop_after_idle.cancel()
     sending.refresh_from_db()
     assert sending.state == State.SENT
+
+
+def test_a_batch_in_flight_goes_out_while_the_dispatcher_works_on_the_database(sending, emulator, inbox):
+    """The dispatcher records one batch and claims the next while the one before is being sent: the sends go on in
+    the sender's own thread instead of waiting for the dispatcher to ask for their outcomes."""
+    whatsapp = [m for m in claim("w1", limit=100) if m.channel == Message.Channel.WHATSAPP]
+    sender = Sender()
+    try:
+        in_flight = sender.submit(whatsapp)
+        deadline = time.monotonic() + 10
+        while len(emulator.messages()) < len(whatsapp) and time.monotonic() < deadline:
+            time.sleep(0.05)  # this thread busy elsewhere: it never waits on the batch
+        assert len(emulator.messages()) == len(whatsapp) == 22
+        batch_record(sender.result(in_flight))
+    finally:
+        sender.close()
+    assert set(Message.objects.filter(channel="whatsapp").exclude(state="skipped")
+               .values_list("state", flat=True)) == {"sent"}
 
 
 def test_smtp_failures_say_what_to_do_next(sending, settings, inbox):

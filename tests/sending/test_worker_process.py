@@ -21,3 +21,5 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path):
     finally:
         if worker.poll() is None:
             worker.kill()
+            worker.wait()
+        worker.stdout.close()
