@@ -240,11 +240,11 @@ def wait_until(done, timeout: float, poll: float = 0.25) -> None:
 
 
 def all_recorded(campaign):
-    """A check for wait_until: no message open (the bench's database holds only this campaign, so the query
-    can use the outbox's state index); cheap, as it runs beside the engine being measured."""
+    """A check for wait_until: no message of the campaign open, through the outbox's (campaign, state) index;
+    cheap, as it runs beside the engine being measured."""
     from pregonero.sending.models import Message
 
-    return lambda: not Message.objects.filter(state__in=("queued", "sending")).exists()
+    return lambda: not Message.objects.filter(campaign=campaign, state__in=("queued", "sending")).exists()
 
 
 def last_update(campaign) -> float:
