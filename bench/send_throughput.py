@@ -215,7 +215,7 @@ def requeue(campaign, count: int | None = None) -> None:
     from django.utils import timezone
 
     from pregonero.campaigns.models import Campaign, State
-    from pregonero.sending.models import Message, SenderLimit
+    from pregonero.sending.models import Message, SenderLimit, outbox_written
 
     messages = Message.objects.filter(campaign=campaign)
     if count is not None:
@@ -225,10 +225,11 @@ def requeue(campaign, count: int | None = None) -> None:
         messages.exclude(pk__in=chosen).update(state=Message.State.SENT, lease_owner="", lease_expires_at=None,
                                                outcome_unknown=False)
         messages = messages.filter(pk__in=chosen)
-    messages.update(state=Message.State.QUEUED, provider_id="", sent_at=None, delivered_at=None, attempts=0,
+    queued = messages.update(state=Message.State.QUEUED, provider_id="", sent_at=None, delivered_at=None, attempts=0,
                     next_attempt_at=timezone.now(), lease_owner="", lease_expires_at=None, outcome_unknown=False)
     Campaign.objects.filter(pk=campaign.pk).update(state=State.SENDING)
     SenderLimit.objects.all().delete()
+    outbox_written(queued)  # as after a new send's outbox is written: its statistics refreshed
 
 
 def wait_until(done, timeout: float, poll: float = 0.25) -> None:

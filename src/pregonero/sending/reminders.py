@@ -28,7 +28,7 @@ from pregonero.campaigns.services import TransitionConflict, acts_as, audit_log,
 from pregonero.rsvp.models import Invitation
 
 from .channels.whatsapp import build_template_payload, rsvp_quick_reply_payload
-from .models import Message, Reminder, WhatsAppTemplate
+from .models import Message, Reminder, WhatsAppTemplate, outbox_written
 from .prestart import local, social_media_only
 from .rounds import EMAIL, NEVER_OPTED_OUT, REACHABLE, WENT_OUT, WHATSAPP, next_round
 from .services import TEMPLATE_LANGUAGE, SendRefused, rsvp_link
@@ -248,6 +248,7 @@ def round_write(*, campaign: Campaign, reminder: Reminder, actor) -> int:
     if not rows:
         return 0
     Message.objects.bulk_create(rows, batch_size=1000)
+    outbox_written(len(rows))
     comment = _("Recordatorio, ronda %(round)d: %(n)d mensajes %(to)s.") % {
         "round": number, "n": len(rows), "to": audience(reminder)}
     data = {"target": "reminder", "reminder": reminder.pk, "round": number, "messages": len(rows)}

@@ -22,7 +22,7 @@ from pregonero.campaigns.services import acts_as, campaign_transition
 from pregonero.rsvp.models import Invitation
 
 from .channels.whatsapp import build_template_payload
-from .models import Message, SendControl
+from .models import Message, SendControl, outbox_written
 from .services import TEMPLATE_LANGUAGE, SendRefused, approved_proof, messages_for, proof_page_button
 
 WHATSAPP, EMAIL = Message.Channel.WHATSAPP, Message.Channel.EMAIL
@@ -140,6 +140,7 @@ def resend(*, campaign: Campaign, actor, target: str) -> int:
         if not rows:
             raise SendRefused(str(NOTHING_TO_RESEND[target]))
         Message.objects.bulk_create(rows, batch_size=1000)
+        outbox_written(len(rows))
         comment = _("Ronda %(round)d, %(target)s: %(n)d mensajes.") % {
             "round": number, "target": str(TARGETS[target]).lower(), "n": len(rows)}
         campaign_transition(campaign=campaign, actor=actor, name="resend", expected_state=State.SENT, comment=comment,

@@ -20,7 +20,7 @@ from pregonero.rsvp.models import Invitation
 
 from .channels.whatsapp import build_template_payload, rsvp_quick_reply_payload
 from .media import header_image_url
-from .models import Message, SendControl
+from .models import Message, SendControl, outbox_written
 from .templates_sync import page_button_index
 
 TEMPLATE_LANGUAGE = "es_MX"
@@ -112,6 +112,7 @@ def outbox_write(*, campaign, proof) -> int:
             if (invitation.pk, message.channel) not in existing:
                 rows.append(message)
     created = Message.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    outbox_written(len(created))
     return len(created)
 
 
