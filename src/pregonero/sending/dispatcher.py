@@ -524,7 +524,12 @@ def record_oldest(sender: Sender, in_flight: deque[InFlight]) -> None:
 
 
 class Dispatcher:
-    def __init__(self, worker_id: str, *, batch_size: int = 200, lease_seconds: int = 120, idle_sleep: float = 1.0):
+    """One worker's sending loop. A batch is at most ``batch_size`` messages (fewer at a slow pace: see
+    ``ratelimit.batch_size_for``): each batch costs a few statements whatever its size, and 400 instead of 200 raised
+    the engine from 4,389 to 4,613 msg/s on PostgreSQL and from 4,887 to 5,073 on SQLite (bench/send_throughput.py
+    --only send)."""
+
+    def __init__(self, worker_id: str, *, batch_size: int = 400, lease_seconds: int = 120, idle_sleep: float = 1.0):
         self.worker_id, self.batch_size = worker_id, batch_size
         self.lease_seconds, self.idle_sleep = lease_seconds, idle_sleep
         self.next_beat = self.next_release = 0.0
