@@ -297,12 +297,11 @@ async def bare_loop(payloads: list[dict], concurrency: int, url: str) -> int:
     import aiohttp
     import orjson
 
-    from pregonero.sending.channels.whatsapp import json_text
-
     ok = 0
     queue = iter(payloads)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200),
-                                     timeout=aiohttp.ClientTimeout(total=15), json_serialize=json_text,
+                                     timeout=aiohttp.ClientTimeout(total=15),
+                                     json_serialize_bytes=orjson.dumps,
                                      headers={"Authorization": f"Bearer {TOKEN}", "User-Agent": "Pregonero"}) as http:
         async def post_next():
             nonlocal ok
