@@ -308,8 +308,8 @@ async def run_batch(messages: list[Claimed], slots: dict[int, float] | None = No
 def batch_arguments(messages: list[Claimed], rates: dict[str, float] | None = None) -> dict:
     """What ``run_batch`` needs besides the messages: their booked slots, the header images still to upload and
     the media ids already known."""
-    return {"slots": book_slots(messages, rates), "images": media.images_to_upload(messages),
-            "media_ids": media.current_media_ids({m.campaign_id for m in messages})}
+    images, media_ids = media.media_for(messages)
+    return {"slots": book_slots(messages, rates), "images": images, "media_ids": media_ids}
 
 
 def batch_record(result: tuple[list[Outcome], dict[int, str]], busy: frozenset[int] = frozenset()) -> None:

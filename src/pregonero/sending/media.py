@@ -48,16 +48,17 @@ def has_header_image(payload: dict) -> bool:
     return any(component.get("type") == "header" for component in components)
 
 
-def images_to_upload(messages: list[Message]) -> list[HeaderImage]:
-    """The images of the campaigns in this batch whose WhatsApp messages need a (new) media id."""
-    campaign_ids = {m.campaign_id for m in messages
-                    if m.channel == Message.Channel.WHATSAPP and has_header_image(m.payload)}
+def media_for(messages: list[Message]) -> tuple[list[HeaderImage], dict[int, str]]:
+    """For a batch: the images of its campaigns whose WhatsApp messages need a (new) media id, and the media ids
+    still current, in one query. Only a campaign without a current id has its messages' payloads looked at."""
+    campaign_ids = {m.campaign_id for m in messages if m.channel == Message.Channel.WHATSAPP}
     if not campaign_ids:
-        return []
-    fresh = set(SendControl.objects.filter(campaign_id__in=campaign_ids).exclude(header_media_id="")
-                .filter(header_media_at__gte=timezone.now() - MEDIA_LIFETIME).values_list("campaign_id", flat=True))
-    campaigns = Campaign.objects.filter(pk__in=campaign_ids - fresh).prefetch_related("attachments")
-    return [image_of(campaign) for campaign in campaigns]
+        return [], {}
+    current = current_media_ids(campaign_ids)
+    stale = {m.campaign_id for m in messages if m.channel == Message.Channel.WHATSAPP
+             and m.campaign_id not in current and has_header_image(m.payload)}
+    campaigns = Campaign.objects.filter(pk__in=stale).prefetch_related("attachments") if stale else ()
+    return [image_of(campaign) for campaign in campaigns], current
 
 
 async def upload(client, images: list[HeaderImage]) -> dict[int, str]:
