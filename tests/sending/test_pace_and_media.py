@@ -1,6 +1,7 @@
 """The shared sending pace per sender, and the invitation image uploaded once as WhatsApp media."""
 
 import io
+import json
 import threading
 
 import pytest
@@ -9,8 +10,8 @@ from PIL import Image
 
 from pregonero.campaigns.models import Attachment, State
 from pregonero.devtools.demo import demo_ready_campaign
-from pregonero.sending import ratelimit
-from pregonero.sending.dispatcher import Dispatcher
+from pregonero.sending import media, ratelimit
+from pregonero.sending.dispatcher import Dispatcher, claim
 from pregonero.sending.models import Message, SenderLimit, SendControl
 from pregonero.sending.services import send_start
 
@@ -102,6 +103,25 @@ def test_the_invitation_image_is_uploaded_once_and_sent_by_media_id(people, make
     assert len(sent) == 22 and {header_image(m).get("id") for m in sent} == {media_id}
     assert SendControl.objects.get(campaign=campaign).header_media_id == media_id
     assert campaign.state == State.SENT
+
+
+def test_a_stored_payload_goes_out_as_stored_with_only_its_header_image_changed(people, make_campaign):
+    """The dispatcher posts a WhatsApp message's stored text without decoding it: the same request as the decoded
+    payload with the media id, in this database's own JSON text."""
+    campaign = demo_ready_campaign(campaign=make_campaign(state=State.READY), author=people.social_media,
+                                   whatsapp=2, email_only=0, both=0, opted_out_whatsapp=0)
+    send_start(campaign=campaign, actor=people.social_media)
+    claimed = [m for m in claim("t") if m.channel == Message.Channel.WHATSAPP]
+    assert len(claimed) == 2
+    for message in claimed:
+        stored = Message.objects.get(pk=message.pk).payload
+        body = media.whatsapp_body(message, "4242")
+        assert isinstance(body, str) and json.loads(body) == media.with_media_id(stored, "4242")
+        assert media.whatsapp_body(message, None) == message.stored  # no media id yet: the link goes out
+    # A text with two image links is not the outbox's: the decoded payload is used instead.
+    message = claimed[0]
+    message.stored = message.stored.replace('"to": ', '"image": {"link": "x"}, "to": ', 1)
+    assert isinstance(media.whatsapp_body(message, "4242"), dict)
 
 
 def test_without_an_image_of_its_own_the_office_card_goes_out(people, make_campaign, emulator, inbox):

@@ -9,10 +9,12 @@ uploaded again. A campaign without an image of its own uses the office's generic
 from __future__ import annotations
 
 import mimetypes
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import FileResponse, Http404
@@ -96,6 +98,31 @@ def with_media_id(payload: dict, media_id: str | None) -> dict:
         for component in template["components"]
     ]
     return {**payload, "template": {**template, "components": components}}
+
+
+# The header's image as the outbox stores it, in either database's text of a JSON field.
+HEADER_LINK = re.compile(r'"image": ?\{"link": ?"[^"\\]*"\}')
+
+
+def whatsapp_body(message, media_id: str | None) -> dict | str:
+    """What to post for a claimed WhatsApp message: its stored text, with the header image's link replaced by the
+    uploaded media id when there is one, and never decoded; the decoded payload (``with_media_id``) when the stored
+    text is not as expected (not one header image link)."""
+    stored = message.stored
+    if not isinstance(stored, str):
+        return with_media_id(message.payload, media_id)
+    text = media_id_in_text(stored, media_id)
+    return text if text is not None else with_media_id(message.payload, media_id)
+
+
+def media_id_in_text(stored: str, media_id: str | None) -> str | None:
+    """A stored payload's text with its one header image link replaced by ``media_id`` (the text as it is without
+    one); None if the text holds no image link or several."""
+    if not media_id:
+        return stored
+    image = '"image": {"id": ' + orjson.dumps(str(media_id)).decode() + "}"
+    replaced, found = HEADER_LINK.subn(lambda _match: image, stored)
+    return replaced if found == 1 else None
 
 
 def header_image(request, folio):
