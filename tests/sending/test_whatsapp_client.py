@@ -3,6 +3,7 @@ thing (retry, fail the message, pause the campaign, or reconcile before retrying
 
 import asyncio
 import errno
+import json
 import logging
 import pickle
 
@@ -282,6 +283,19 @@ def test_logs_name_neither_the_number_nor_the_token(emulator, caplog):
 
     assert caplog.text.count("***4567") == 3
     assert "9981234567" not in caplog.text and "EAAG-secret-token" not in caplog.text
+
+
+def test_a_payload_sent_as_its_stored_text_is_accepted_and_logged_masked(emulator, caplog):
+    """The dispatcher posts the outbox's JSON text as it is: the API accepts it as the same message, and the log
+    masks the number it names."""
+    caplog.set_level(logging.DEBUG, logger="pregonero.sending.channels.whatsapp")
+    text = json.dumps(invitation())
+
+    result = with_client(client_config(emulator), lambda client: client.send(text))
+
+    [logged] = emulator.messages()
+    assert logged.wamid == result.provider_id and logged.request == json.loads(text)
+    assert "***4567" in caplog.text and "9981234567" not in caplog.text
 
 
 @pytest.mark.parametrize(("code", "status", "kind"), [
