@@ -65,13 +65,14 @@ class Claimed:
 
     @property
     def payload(self) -> dict:
-        """The payload decoded, on first use: a WhatsApp message whose header image has a current media id is sent
-        as ``stored``, the text the outbox keeps, and never decoded (decoding took a fifth of the dispatcher's time
-        and writing it out again more of the sending thread's: bench/send_throughput.py)."""
+        """The payload decoded, on first use (e-mail; a header image to upload): a WhatsApp message goes out as
+        ``stored``, the text the outbox keeps, its header image link replaced in the text (media.whatsapp_body).
+        Decoding every payload took a fifth of the dispatcher's time, and writing it out again more of the sending
+        thread's (bench/send_throughput.py)."""
         try:
             return self._payload
         except AttributeError:
-            self._payload = load_payload(self.stored, None, None)
+            self._payload = load_payload(self.stored)
             return self._payload
 
     def __repr__(self) -> str:
@@ -85,9 +86,9 @@ class Claimed:
         return claimed
 
 
-def load_payload(value, expression, connection):
-    """A stored payload as JSONField reads it, decoded by orjson: the stdlib decoder was a tenth of the
-    dispatcher's time (bench/send_throughput.py)."""
+def load_payload(value):
+    """A stored payload as JSONField reads it (the text as it is if it is not JSON), decoded by orjson: the stdlib
+    decoder was a tenth of the dispatcher's time (bench/send_throughput.py)."""
     if value is None or isinstance(value, dict):
         return value
     try:
