@@ -132,9 +132,12 @@ def release_stale(now) -> None:
 def claimable_campaigns(now) -> tuple[set[int], set[int], set[int] | None]:
     """What the claim may take, in one small query: the sending campaigns not paused, the paused ones, and, in
     quiet hours, the ones allowed to send anyway (None outside them)."""
-    rows = (Campaign.objects.filter(Q(state=State.SENDING) | Q(send_control__paused_at__isnull=False)
-                                    | Q(send_control__ignore_quiet_hours=True))
-            .values_list("pk", "state", "send_control__paused_at", "send_control__ignore_quiet_hours"))
+    quiet = in_quiet_hours(now)
+    wanted = Q(state=State.SENDING) | Q(send_control__paused_at__isnull=False)
+    if quiet:
+        wanted |= Q(send_control__ignore_quiet_hours=True)
+    rows = Campaign.objects.filter(wanted).values_list("pk", "state", "send_control__paused_at",
+                                                       "send_control__ignore_quiet_hours")
     sending, paused, loud = set(), set(), set()
     for pk, state, paused_at, ignore_quiet_hours in rows:
         if paused_at is not None:
@@ -143,7 +146,7 @@ def claimable_campaigns(now) -> tuple[set[int], set[int], set[int] | None]:
             sending.add(pk)
         if ignore_quiet_hours:
             loud.add(pk)
-    return sending, paused, loud if in_quiet_hours(now) else None
+    return sending, paused, loud if quiet else None
 
 
 def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120, *, release: bool = True) -> list[Claimed]:
@@ -153,7 +156,8 @@ def claim(worker_id: str, limit: int = 200, lease_seconds: int = 120, *, release
     queued messages' index order, and stops at its batch: joined to the campaigns, PostgreSQL read every queued
     message of the campaign and sorted them for each batch (14 ms a batch of 200 with 20,000 queued, and growing
     with the queue: bench/send_throughput.py). No index serves the campaign condition (it is ORed with the
-    message's kind), so the queued messages' index is the plan whatever the statistics say."""
+    message's kind); with the outbox's statistics current (``outbox_written``) the plan is the queued messages'
+    index in order. With stale ones PostgreSQL may still read and sort the queue, as the join did."""
     now = timezone.now()
     with transaction.atomic():
         if release:
@@ -202,7 +206,8 @@ async def send_one(message: Claimed, channels: dict, slot: float = 0.0, media_id
         if message.channel == Message.Channel.EMAIL:
             result = await channels["email"].send({**message.payload, "public_id": str(message.public_id)})
         else:
-            result = await channels["whatsapp"].send(media.whatsapp_body(message, (media_ids or {}).get(message.campaign_id)))
+            body = media.whatsapp_body(message, (media_ids or {}).get(message.campaign_id))
+            result = await channels["whatsapp"].send(body)
         return Outcome(message, result=result)
     except SendError as error:
         return Outcome(message, error=error)
@@ -231,8 +236,8 @@ class SendPool:
     """SENDING_CONCURRENCY senders, each taking the next message from one queue, sending it and taking another,
     for every batch of a loop: the worker's concurrency is the number of senders. A task per message waiting on a
     semaphore made and woke 200 tasks a batch: the pool cut the engine's instructions per message by 8 % (callgrind,
-    1.23 M → 1.13 M; bench/send_throughput.py); the bare loop it is measured against sends this way too. Messages leave in the order
-    they were queued, each at its booked slot."""
+    1.23 M → 1.13 M; bench/send_throughput.py); the bare loop it is measured against sends this way too. Messages
+    leave in the order they were queued, each at its booked slot."""
 
     def __init__(self, channels: dict, size: int):
         self.channels, self.size = channels, size
@@ -272,6 +277,12 @@ class UnconfiguredWhatsApp(Channel):
         raise SendError(kind=SendError.ACCOUNT, reason=_("WhatsApp no está configurado en el servidor."))
 
 
+def add_whatsapp(channels: dict, messages: list[Claimed]) -> None:
+    """Opens the WhatsApp channel among ``channels`` if the batch has a WhatsApp message and it is not open yet."""
+    if "whatsapp" not in channels and any(m.channel == Message.Channel.WHATSAPP for m in messages):
+        channels["whatsapp"] = whatsapp_channel()
+
+
 def whatsapp_channel() -> Channel:
     try:
         return WhatsAppClient(WhatsAppConfig.from_settings())
@@ -299,8 +310,7 @@ async def run_batch(messages: list[Claimed], slots: dict[int, float] | None = No
     given by a ``Sender`` serve its other batches too and stay open."""
     own = channels is None
     channels = {"email": EmailChannel()} if own else channels
-    if "whatsapp" not in channels and any(m.channel == Message.Channel.WHATSAPP for m in messages):
-        channels["whatsapp"] = whatsapp_channel()
+    add_whatsapp(channels, messages)
     own_pool = pool is None
     pool = pool or SendPool(channels, int(setting("SENDING_CONCURRENCY", 100)))
     try:
@@ -354,8 +364,7 @@ class Sender:
 
     def submit(self, messages: list[Claimed], rates: dict[str, float] | None = None) -> InFlight:
         arguments = batch_arguments(messages, rates)
-        if "whatsapp" not in self.channels and any(m.channel == Message.Channel.WHATSAPP for m in messages):
-            self.channels["whatsapp"] = whatsapp_channel()  # its settings read here, not in the loop's thread
+        add_whatsapp(self.channels, messages)  # its settings read here, not in the loop's thread
         batch = run_batch(messages, **arguments, channels=self.channels, pool=self.pool)
         paced = max(arguments["slots"].values(), default=0) > time.time()
         return InFlight(asyncio.run_coroutine_threadsafe(batch, self.loop), uploads=bool(arguments["images"]),
